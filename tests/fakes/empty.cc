@@ -1,0 +1,1 @@
+// Keeps strata_fakes non-empty while the seam has no fakes yet.
