@@ -39,7 +39,7 @@ class Driver {
   // Home directory of this driver's layout.
   virtual std::string Home() const = 0;
   // Backing filesystem, d_type, native diff, mount API, ... for `strata info`.
-  virtual StatusFields Status() const = 0;
+  virtual StatusFields Describe() const = 0;
   // How ApplyDiff writes whiteouts in this driver's layers.
   virtual archive::WhiteoutFormat Whiteouts() const = 0;
 

@@ -1,1 +1,85 @@
-int main() { return 0; }
+// strata: the command-line entry point. Global flags, the command table, exit codes.
+#include <CLI/CLI.hpp>
+
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "core/strings.h"
+#include "tools/commands.h"
+#include "tools/context.h"
+
+namespace strata::cli {
+namespace {
+
+void AddGlobalFlags(CLI::App& app, Context& ctx) {
+  auto optional = [&app](const std::string& name, std::optional<std::string>& target,
+                         const std::string& help) {
+    app.add_option_function<std::string>(
+           name, [&target](const std::string& v) { target = v; }, help)
+        ->type_name("VALUE");
+  };
+  optional("--config", ctx.flags.config_path, "Config file (default /etc/strata/config.json)");
+  optional("--root", ctx.flags.root, "Root directory for all state (default /var/lib/strata)");
+  optional("--driver", ctx.flags.driver, "Graph driver: overlay, vfs (default: auto-detect)");
+  optional("--log-level", ctx.flags.log_level, "trace, debug, info, warn, error, off");
+  optional("--log-file", ctx.flags.log_file, "Also write the log to this file");
+}
+
+// For an unknown first word, name the closest command.
+std::string SuggestCommand(const CLI::ParseError& e, const CLI::App& app) {
+  std::vector<std::string_view> names;
+  for (const auto& group : kCommandGroups) names.push_back(group.name);
+  for (const std::string& extra : app.remaining()) {
+    if (!extra.empty() && extra[0] != '-') {
+      std::string hint = DidYouMean(extra, names);
+      return "unknown command \"" + extra + "\"" + hint;
+    }
+  }
+  return e.what();
+}
+
+int Run(int argc, char** argv) {
+  CLI::App app{"strata: graph drivers, thin pools, volumes and a runtime for containers"};
+  app.name("strata");
+  app.set_version_flag("--version", "strata 0.1.0");
+  app.require_subcommand(1);
+  app.fallthrough();
+  Context ctx;
+  AddGlobalFlags(app, ctx);
+  Action action;
+  for (const CommandGroup& group : kCommandGroups) group.setup(app, ctx, action);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::Success& e) {
+    return app.exit(e);
+  } catch (const CLI::ExtrasError& e) {
+    std::fprintf(stderr, "strata: usage: %s\nRun 'strata --help' for the commands.\n",
+                 SuggestCommand(e, app).c_str());
+    return kExitUsage;
+  } catch (const CLI::ParseError& e) {
+    std::fprintf(stderr, "strata: usage: %s\n", e.what());
+    return kExitUsage;
+  }
+  if (!action) {
+    std::fputs(app.help().c_str(), stderr);
+    return kExitUsage;
+  }
+  return action();
+}
+
+}  // namespace
+}  // namespace strata::cli
+
+int main(int argc, char** argv) {
+  try {
+    return strata::cli::Run(argc, argv);
+  } catch (const std::exception& e) {  // third-party exceptions stop here
+    std::fprintf(stderr, "strata: internal error: %s\n", e.what());
+    return strata::cli::kExitError;
+  }
+}

@@ -1,0 +1,274 @@
+#include "core/store.h"
+
+#include <sqlite3.h>
+
+#include <cerrno>
+#include <filesystem>
+#include <string>
+#include <utility>
+
+namespace strata {
+namespace {
+
+// The schema, one step per version. To change it, append a step; never edit a released one.
+//   layers.state: 'creating' (two-phase create in progress), 'ready', 'removing'.
+//   layers.kind: 'ro' (image layer) or 'rw' (container layer).
+//   layers.mount_count: mount references held (LayerStore), reconciled against mountinfo.
+constexpr Migration kMigrations[] = {
+    {1, R"sql(
+CREATE TABLE layers (
+  id          TEXT PRIMARY KEY NOT NULL,
+  parent      TEXT NULL REFERENCES layers(id),
+  kind        TEXT NOT NULL CHECK (kind IN ('ro', 'rw')),
+  driver      TEXT NOT NULL,
+  created     INTEGER NOT NULL,
+  state       TEXT NOT NULL CHECK (state IN ('creating', 'ready', 'removing')),
+  mount_count INTEGER NOT NULL DEFAULT 0 CHECK (mount_count >= 0),
+  mount_path  TEXT NOT NULL DEFAULT '',
+  diff_digest TEXT NULL,
+  diff_size   INTEGER NULL
+);
+CREATE INDEX layers_parent ON layers(parent);
+CREATE INDEX layers_state ON layers(state);
+)sql"},
+};
+
+// Maps an (extended) SQLite result code to the errno strata callers branch on.
+int ErrnoFor(int rc, int system_errno) {
+  switch (rc) {
+    case SQLITE_CONSTRAINT_PRIMARYKEY:
+    case SQLITE_CONSTRAINT_UNIQUE:
+      return EEXIST;
+    default:
+      break;
+  }
+  switch (rc & 0xff) {
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+      return EBUSY;
+    case SQLITE_CONSTRAINT:
+    case SQLITE_MISUSE:
+    case SQLITE_RANGE:
+    case SQLITE_ERROR:
+      return EINVAL;
+    case SQLITE_FULL:
+      return ENOSPC;
+    case SQLITE_READONLY:
+      return EROFS;
+    case SQLITE_PERM:
+    case SQLITE_AUTH:
+      return EACCES;
+    case SQLITE_NOMEM:
+      return ENOMEM;
+    case SQLITE_CANTOPEN:
+      return system_errno != 0 ? system_errno : ENOENT;
+    case SQLITE_NOTADB:
+    case SQLITE_CORRUPT:
+      return EUCLEAN;
+    default:
+      return system_errno != 0 ? system_errno : EIO;
+  }
+}
+
+std::string FormatDuration(std::chrono::milliseconds d) {
+  if (d.count() % 1000 == 0) return std::to_string(d.count() / 1000) + "s";
+  return std::to_string(d.count()) + "ms";
+}
+
+// Versions must be 1, 2, ... in order: a gap or a repeat is a programming error.
+Status CheckMigrationTable(std::span<const Migration> migrations) {
+  for (size_t i = 0; i < migrations.size(); ++i) {
+    if (migrations[i].version != static_cast<int>(i) + 1) {
+      return Error(EINVAL, "schema migration table: step " + std::to_string(i) + " has version " +
+                               std::to_string(migrations[i].version) + ", want " +
+                               std::to_string(i + 1));
+    }
+  }
+  return Ok();
+}
+
+}  // namespace
+
+std::span<const Migration> StoreMigrations() { return kMigrations; }
+
+// --- Statement --------------------------------------------------------------------------------
+
+Statement::Statement(Statement&&) noexcept = default;
+Statement& Statement::operator=(Statement&&) noexcept = default;
+Statement::~Statement() = default;
+
+Status Statement::BindResult(int rc, int idx) {
+  if (rc == SQLITE_OK) return Ok();
+  return store_->SqliteError(rc, "bind parameter " + std::to_string(idx));
+}
+
+Status Statement::Bind(int idx, int64_t value) {
+  return BindResult(sqlite3_bind_int64(stmt_.get(), idx, value), idx);
+}
+
+Status Statement::Bind(int idx, std::string_view value) {
+  return BindResult(sqlite3_bind_text64(stmt_.get(), idx, value.data(), value.size(),
+                                        SQLITE_TRANSIENT, SQLITE_UTF8),
+                    idx);
+}
+
+Status Statement::BindNull(int idx) { return BindResult(sqlite3_bind_null(stmt_.get(), idx), idx); }
+
+Result<bool> Statement::Step() {
+  int rc = sqlite3_step(stmt_.get());
+  if (rc == SQLITE_ROW) return true;
+  if (rc == SQLITE_DONE) return false;
+  Error error = store_->SqliteError(rc, "");
+  (void)sqlite3_reset(stmt_.get());  // the error is reported above; reset only readies a retry
+  return error;
+}
+
+Status Statement::Run() {
+  while (true) {
+    STRATA_ASSIGN_OR_RETURN(bool row, Step());
+    if (!row) return Ok();
+  }
+}
+
+void Statement::Reset() { (void)sqlite3_reset(stmt_.get()); }  // errors were reported by Step
+
+int64_t Statement::ColumnInt(int col) const { return sqlite3_column_int64(stmt_.get(), col); }
+
+std::string Statement::ColumnText(int col) const {
+  const unsigned char* text = sqlite3_column_text(stmt_.get(), col);
+  if (text == nullptr) return "";
+  int size = sqlite3_column_bytes(stmt_.get(), col);
+  return std::string(reinterpret_cast<const char*>(text), static_cast<size_t>(size));
+}
+
+bool Statement::ColumnIsNull(int col) const {
+  return sqlite3_column_type(stmt_.get(), col) == SQLITE_NULL;
+}
+
+// --- Store ------------------------------------------------------------------------------------
+
+Store::Store(std::string path, sqlite3* db, std::chrono::milliseconds busy_timeout)
+    : path_(std::move(path)), db_(db), busy_timeout_(busy_timeout) {}
+
+Store::~Store() = default;
+
+Result<std::unique_ptr<Store>> Store::Open(const std::string& db_path, StoreOptions options) {
+  std::span<const Migration> migrations =
+      options.migrations.empty() ? StoreMigrations() : options.migrations;
+  STRATA_TRY(CheckMigrationTable(migrations));
+  sqlite3* raw = nullptr;
+  int rc = sqlite3_open_v2(db_path.c_str(), &raw,
+                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                           nullptr);
+  // The handle is ours even when open fails (it carries the error message).
+  std::unique_ptr<Store> store(new Store(db_path, raw, options.busy_timeout));
+  if (raw == nullptr) return Error(ENOMEM, "open metadata store " + db_path + ": out of memory");
+  if (rc != SQLITE_OK) return store->SqliteError(rc, "open");
+  sqlite3_extended_result_codes(raw, 1);
+  STRATA_TRY(store->Configure());
+  STRATA_TRY(store->Migrate(migrations));
+  return store;
+}
+
+Status Store::Configure() {
+  int rc = sqlite3_busy_timeout(db_.get(), static_cast<int>(busy_timeout_.count()));
+  if (rc != SQLITE_OK) return SqliteError(rc, "set busy timeout");
+  // journal_mode answers with the mode now in effect: a filesystem without shared memory
+  // support may refuse WAL, and that must not pass silently.
+  STRATA_ASSIGN_OR_RETURN(Statement mode, Prepare("PRAGMA journal_mode=WAL"));
+  STRATA_ASSIGN_OR_RETURN(bool row, mode.Step());
+  if (!row || mode.ColumnText(0) != "wal") {
+    return Error(EOPNOTSUPP, "metadata store " + path_ + ": cannot enable WAL journal (got \"" +
+                                 (row ? mode.ColumnText(0) : std::string()) + "\")");
+  }
+  return Exec("PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;");
+}
+
+Result<int> Store::SchemaVersion() {
+  STRATA_ASSIGN_OR_RETURN(Statement stmt, Prepare("PRAGMA user_version"));
+  STRATA_ASSIGN_OR_RETURN(bool row, stmt.Step());
+  if (!row) return Error(EIO, "metadata store " + path_ + ": no user_version");
+  return static_cast<int>(stmt.ColumnInt(0));
+}
+
+Status Store::Migrate(std::span<const Migration> migrations) {
+  const int latest = migrations.empty() ? 0 : migrations.back().version;
+  auto check = [&](int version) -> Status {
+    if (version <= latest) return Ok();
+    return Error(EPROTO, "metadata store " + path_ + " has schema version " +
+                             std::to_string(version) + ", newer than this strata knows (" +
+                             std::to_string(latest) + "); use a newer strata");
+  };
+  // Fast path without the write lock: an up-to-date store is only read.
+  STRATA_ASSIGN_OR_RETURN(int version, SchemaVersion());
+  STRATA_TRY(check(version));
+  if (version == latest) return Ok();
+  return Transaction([&]() -> Status {
+    // Re-read under the lock: another process may have migrated meanwhile.
+    STRATA_ASSIGN_OR_RETURN(int current, SchemaVersion());
+    STRATA_TRY(check(current));
+    for (const Migration& step : migrations) {
+      if (step.version <= current) continue;
+      STRATA_TRY_CTX(Exec(step.sql), "schema migration to version " + std::to_string(step.version));
+    }
+    if (current == latest) return Ok();
+    return Exec("PRAGMA user_version = " + std::to_string(latest));
+  });
+}
+
+std::string Store::Dir() const {
+  std::filesystem::path dir = std::filesystem::path(path_).parent_path();
+  return dir.empty() ? std::string(".") : dir.string();
+}
+
+Result<Statement> Store::Prepare(std::string_view sql) {
+  sqlite3_stmt* raw = nullptr;
+  int rc = sqlite3_prepare_v2(db_.get(), sql.data(), static_cast<int>(sql.size()), &raw, nullptr);
+  Statement stmt(this, raw);  // owns `raw` from here, also on error
+  if (rc != SQLITE_OK) return SqliteError(rc, "prepare \"" + std::string(sql.substr(0, 60)) + "\"");
+  if (raw == nullptr) return Error(EINVAL, "prepare: empty SQL");
+  return stmt;
+}
+
+Status Store::Exec(std::string_view sql) {
+  std::string text(sql);  // sqlite3_exec wants a NUL-terminated string
+  int rc = sqlite3_exec(db_.get(), text.c_str(), nullptr, nullptr, nullptr);
+  if (rc != SQLITE_OK) return SqliteError(rc, "");
+  return Ok();
+}
+
+int64_t Store::ChangedRows() const { return sqlite3_changes64(db_.get()); }
+
+Status Store::Transaction(const std::function<Status()>& body) {
+  if (in_transaction_) return body();
+  STRATA_TRY(Exec("BEGIN IMMEDIATE"));
+  in_transaction_ = true;
+  // Rolls back on an error result and also if `body` throws (third-party code).
+  auto rollback = MakeGuard([this] {
+    in_transaction_ = false;
+    if (sqlite3_get_autocommit(db_.get()) == 0) {
+      (void)Exec("ROLLBACK");  // best effort: closing the connection also rolls back
+    }
+  });
+  Status status = body();
+  if (!status.ok()) return status;
+  STRATA_TRY(Exec("COMMIT"));
+  rollback.Release();
+  in_transaction_ = false;
+  return Ok();
+}
+
+Error Store::SqliteError(int rc, std::string_view what) const {
+  int code = ErrnoFor(rc, db_ ? sqlite3_system_errno(db_.get()) : 0);
+  if (code == EBUSY) {
+    return Error(EBUSY, "metadata store " + path_ + " is locked by another strata process (waited " +
+                            FormatDuration(busy_timeout_) + "); try again");
+  }
+  std::string message = "metadata store " + path_;
+  if (!what.empty()) message += ": " + std::string(what);
+  message += ": ";
+  message += db_ ? sqlite3_errmsg(db_.get()) : sqlite3_errstr(rc);
+  return Error(code, std::move(message));
+}
+
+}  // namespace strata

@@ -1,0 +1,486 @@
+// The driver conformance suite: every graph driver must pass it, through the LayerStore, on the
+// real kernel (root). Each test gets a fresh strata root, the driver built from the registry, a
+// Store and a LayerStore. A driver whose probe says "not supported here" is skipped.
+#include <gmock/gmock.h>
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <functional>
+#include <string>
+
+#include "core/store.h"
+#include "core/sys/mounts.h"
+#include "drivers/layer_store.h"
+#include "drivers/registry.h"
+#include "tests/host/conformance_support.h"
+
+namespace strata::drivers {
+namespace {
+
+using ::testing::HasSubstr;
+using testing::IsMountPoint;
+using testing::PathExists;
+using testing::ReadFileOr;
+using testing::TarBuilder;
+
+// Drivers whose non-base layers are real mounts (vfs layers are plain directories).
+bool MountsForReal(const std::string& driver) { return driver != "vfs"; }
+
+// Everything one strata process holds. Children of fork() build their own.
+struct Stack {
+  std::unique_ptr<Store> store;
+  std::unique_ptr<Driver> driver;
+  std::unique_ptr<LayerStore> layers;
+};
+
+Result<Stack> OpenStack(const std::string& name, const std::string& root) {
+  const DriverEntry* entry = FindDriver(name);
+  if (entry == nullptr) return Error(ENOENT, "driver " + name + " is not registered");
+  DriverEnv env{root, &sys::LinuxMounts()};
+  Stack stack;
+  STRATA_ASSIGN_OR_RETURN(stack.store, Store::Open(root + "/strata.db"));
+  STRATA_ASSIGN_OR_RETURN(stack.driver, entry->create(env, nlohmann::json::object()));
+  STRATA_ASSIGN_OR_RETURN(stack.layers, LayerStore::Open(*stack.store, *stack.driver));
+  return stack;
+}
+
+// Runs `body` in a forked child that builds its own stack; returns the child's exit code.
+// The child leaves with _exit so it never runs the parent's destructors (SQLite, mounts).
+int RunInChild(const std::string& name, const std::string& root,
+               const std::function<Status(LayerStore&)>& body) {
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    Result<Stack> stack = OpenStack(name, root);
+    Status status = stack.ok() ? body(*stack->layers) : Status(stack.error());
+    if (!status.ok()) std::fprintf(stderr, "child %d: %s\n", ::getpid(), status.error().message().c_str());
+    std::fflush(stderr);
+    ::_exit(status.ok() ? 0 : 1);
+  }
+  if (pid < 0) return -1;
+  int wstatus = 0;
+  if (::waitpid(pid, &wstatus, 0) != pid) return -1;
+  return WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : 128 + WTERMSIG(wstatus);
+}
+
+class DriverConformanceTest : public ::testing::TestWithParam<std::string> {
+ protected:
+  void SetUp() override {
+    if (::geteuid() != 0) GTEST_SKIP() << "needs root";
+    const DriverEntry* entry = FindDriver(GetParam());
+    if (entry == nullptr) GTEST_SKIP() << "driver " << GetParam() << " not in the registry yet";
+    char tmpl[] = "/var/tmp/strata-conformance-XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    root_ = tmpl;
+    Status probe = entry->probe(DriverEnv{root_, &sys::LinuxMounts()});
+    if (!probe.ok()) GTEST_SKIP() << GetParam() << " not supported here: " << probe.error().message();
+    Result<Stack> stack = OpenStack(GetParam(), root_);
+    ASSERT_TRUE(stack.ok()) << stack.error().message();
+    stack_ = std::move(stack).value();
+  }
+
+  void TearDown() override {
+    if (root_.empty()) return;
+    stack_ = Stack{};
+    testing::DetachMountsUnder(root_);
+    std::error_code ec;
+    std::filesystem::remove_all(root_, ec);
+  }
+
+  LayerStore& layers() { return *stack_.layers; }
+  Driver& driver() { return *stack_.driver; }
+
+  Result<LayerRecord> Import(const std::string& id, const std::string& parent,
+                             const TarBuilder& tar) {
+    STRATA_ASSIGN_OR_RETURN(UniqueFd fd, tar.Finish());
+    STRATA_ASSIGN_OR_RETURN(ImportResult result, layers().Import(id, parent, fd.Get()));
+    return result.layer;
+  }
+
+  // Imports or fails the test (returns "" then).
+  std::string MustImport(const std::string& id, const std::string& parent, const TarBuilder& tar) {
+    auto record = Import(id, parent, tar);
+    EXPECT_TRUE(record.ok()) << "import " << id << ": " << record.error().message();
+    return record.ok() ? record->id : "";
+  }
+
+  std::string MustMount(const std::string& id) {
+    auto path = layers().Mount(id);
+    EXPECT_TRUE(path.ok()) << "mount " << id << ": " << path.error().message();
+    return path.ok() ? *path : "/nonexistent";
+  }
+
+  std::vector<std::string> LayerIds() {
+    std::vector<std::string> ids;
+    auto list = layers().List();
+    EXPECT_TRUE(list.ok()) << list.error().message();
+    if (list.ok()) {
+      for (const LayerRecord& r : *list) ids.push_back(r.id);
+    }
+    return ids;
+  }
+
+  // A base layer most tests build on.
+  std::string MakeBase() {
+    return MustImport("base", "", TarBuilder()
+                                      .Dir("etc")
+                                      .File("etc/keep", "keep\n")
+                                      .File("etc/mod", "old\n")
+                                      .File("etc/gone", "gone\n")
+                                      .File("x", "x\n")
+                                      .Dir("d")
+                                      .File("d/old", "old\n")
+                                      .Dir("opq")
+                                      .File("opq/old", "old\n"));
+  }
+
+  std::string root_;
+  Stack stack_;
+};
+
+TEST_P(DriverConformanceTest, LayerChainShowsMergedResult) {
+  ASSERT_FALSE(MakeBase().empty());
+  ASSERT_FALSE(MustImport("mid", "base", TarBuilder()
+                                             .Dir("etc")
+                                             .File("etc/mod", "mid\n")
+                                             .Whiteout("etc/gone")
+                                             .File("etc/added", "mid\n")
+                                             .Dir("m")
+                                             .File("m/file", "m\n"))
+                   .empty());
+  ASSERT_FALSE(MustImport("top", "mid", TarBuilder()
+                                            .File("x", "top\n")
+                                            .Whiteout("m")
+                                            .Dir("etc")
+                                            .Whiteout("etc/added")
+                                            .File("etc/top", "top\n"))
+                   .empty());
+  std::string view = MustMount("top");
+  EXPECT_EQ(ReadFileOr(view + "/etc/keep", "?"), "keep\n");
+  EXPECT_EQ(ReadFileOr(view + "/etc/mod", "?"), "mid\n");
+  EXPECT_EQ(ReadFileOr(view + "/etc/top", "?"), "top\n");
+  EXPECT_EQ(ReadFileOr(view + "/x", "?"), "top\n");
+  EXPECT_FALSE(PathExists(view + "/etc/gone"));
+  EXPECT_FALSE(PathExists(view + "/etc/added"));
+  EXPECT_FALSE(PathExists(view + "/m"));
+  // Lower layers are unchanged by their children.
+  std::string mid = MustMount("mid");
+  EXPECT_EQ(ReadFileOr(mid + "/etc/added", "?"), "mid\n");
+  EXPECT_EQ(ReadFileOr(mid + "/x", "?"), "x\n");
+  auto chain = layers().Chain("top");
+  ASSERT_TRUE(chain.ok());
+  EXPECT_EQ(*chain, (std::vector<std::string>{"top", "mid", "base"}));
+  EXPECT_TRUE(layers().Unmount("mid").ok());
+  EXPECT_TRUE(layers().Unmount("top").ok());
+}
+
+TEST_P(DriverConformanceTest, MountsAreReferenceCounted) {
+  ASSERT_FALSE(MakeBase().empty());
+  ASSERT_FALSE(MustImport("lyr", "base", TarBuilder().File("f", "f\n")).empty());
+  std::string first = MustMount("lyr");
+  std::string second = MustMount("lyr");
+  EXPECT_EQ(first, second);
+  EXPECT_EQ(layers().Get("lyr")->mount_count, 2);
+  if (MountsForReal(GetParam())) {
+    EXPECT_TRUE(IsMountPoint(first)) << first;
+  }
+  ASSERT_TRUE(layers().Unmount("lyr").ok());
+  EXPECT_EQ(layers().Get("lyr")->mount_count, 1);
+  EXPECT_EQ(ReadFileOr(first + "/f", "?"), "f\n");  // still mounted
+  if (MountsForReal(GetParam())) {
+    EXPECT_TRUE(IsMountPoint(first));
+  }
+  ASSERT_TRUE(layers().Unmount("lyr").ok());
+  EXPECT_EQ(layers().Get("lyr")->mount_count, 0);
+  EXPECT_FALSE(IsMountPoint(first));
+  EXPECT_TRUE(layers().Unmount("lyr").ok());
+}
+
+TEST_P(DriverConformanceTest, StaleMountCountIsReconciled) {
+  if (!MountsForReal(GetParam())) GTEST_SKIP() << GetParam() << " layers are not mounts";
+  ASSERT_FALSE(MakeBase().empty());
+  ASSERT_FALSE(MustImport("lyr", "base", TarBuilder().File("f", "f\n")).empty());
+  std::string path = MustMount("lyr");
+  ASSERT_TRUE(sys::LinuxMounts().Unmount(path, 0).ok());  // a manual umount behind our back
+  std::string again = MustMount("lyr");
+  EXPECT_EQ(layers().Get("lyr")->mount_count, 1);
+  EXPECT_TRUE(IsMountPoint(again));
+  EXPECT_EQ(ReadFileOr(again + "/f", "?"), "f\n");
+  EXPECT_TRUE(layers().Unmount("lyr").ok());
+}
+
+TEST_P(DriverConformanceTest, WhiteoutsAndOpaqueDirs) {
+  ASSERT_FALSE(MakeBase().empty());
+  ASSERT_FALSE(MustImport("wh", "base", TarBuilder()
+                                            .Whiteout("x")
+                                            .Dir("d")
+                                            .Opaque("d")
+                                            .File("d/new", "new\n"))
+                   .empty());
+  std::string view = MustMount("wh");
+  EXPECT_FALSE(PathExists(view + "/x"));
+  EXPECT_FALSE(PathExists(view + "/d/old"));
+  EXPECT_EQ(ReadFileOr(view + "/d/new", "?"), "new\n");
+  EXPECT_FALSE(PathExists(view + "/d/.wh..wh..opq"));
+  EXPECT_FALSE(PathExists(view + "/.wh.x"));
+  EXPECT_EQ(ReadFileOr(view + "/etc/keep", "?"), "keep\n");
+  auto listing = testing::SnapshotTree(view + "/d");
+  ASSERT_TRUE(listing.ok());
+  EXPECT_EQ(listing->size(), 2u);  // "" and "new"
+  EXPECT_TRUE(layers().Unmount("wh").ok());
+}
+
+// A layer exercising everything a tar can carry, on top of base.
+TarBuilder RichLayer() {
+  return TarBuilder()
+      .Dir("etc")
+      .File("etc/mod", "modified\n")
+      .Whiteout("etc/gone")
+      .Dir("bin", 0711)
+      .File("bin/tool", "#!/bin/sh\n", 0755, 1000, 1001)
+      .File("bin/setuid", "s", 04755)
+      .File("attrs", "a", 0640, 0, 0, {{"user.strata", "hello"}, {"user.empty", ""}})
+      .Symlink("lib", "usr/lib")
+      .Symlink("abs", "/etc/passwd")
+      .Dir("data")
+      .File("data/a", "shared content\n")
+      .Hardlink("data/b", "data/a")
+      .Dir("dev")
+      .CharDevice("dev/null", 1, 3)
+      .BlockDevice("dev/loop9", 7, 9)
+      .Fifo("dev/fifo")
+      .Dir("private", 0700, 5, 6)
+      .File("with space.txt", "spaces\n")
+      .Dir("opq")
+      .Opaque("opq")
+      .File("opq/new", "new\n");
+}
+
+TEST_P(DriverConformanceTest, DiffApplyRoundTrip) {
+  ASSERT_FALSE(MakeBase().empty());
+  ASSERT_FALSE(MustImport("orig", "base", RichLayer()).empty());
+  char tmpl[] = "/tmp/strata-diff-XXXXXX";
+  UniqueFd tar(::mkostemp(tmpl, O_CLOEXEC));
+  ASSERT_TRUE(tar);
+  ::unlink(tmpl);
+  auto stats = layers().Export("orig", tar.Get(), archive::Compression::kNone);
+  ASSERT_TRUE(stats.ok()) << stats.error().message();
+  EXPECT_EQ(stats->digest.rfind("sha256:", 0), 0u) << stats->digest;
+  EXPECT_EQ(stats->digest.size(), 7u + 64u);
+  EXPECT_GT(stats->size_bytes, 0u);
+  ASSERT_EQ(::lseek(tar.Get(), 0, SEEK_SET), 0);
+  auto copy = layers().Import("copy", "base", tar.Get());
+  ASSERT_TRUE(copy.ok()) << copy.error().message();
+
+  std::string orig = MustMount("orig");
+  std::string replica = MustMount("copy");
+  auto want = testing::SnapshotTree(orig);
+  auto got = testing::SnapshotTree(replica);
+  ASSERT_TRUE(want.ok() && got.ok());
+  // The original must really carry what the tar said, or the comparison proves nothing.
+  EXPECT_THAT(want->at("data/b"), HasSubstr("hardlink-group=data/a"));
+  EXPECT_THAT(want->at("dev/null"), HasSubstr("chr 1:3"));
+  EXPECT_THAT(want->at("dev/loop9"), HasSubstr("blk 7:9"));
+  EXPECT_THAT(want->at("attrs"), HasSubstr("xattr:user.strata=hello"));
+  EXPECT_THAT(want->at("bin/tool"), HasSubstr("mode=0755 uid=1000 gid=1001"));
+  EXPECT_THAT(want->at("bin/setuid"), HasSubstr("mode=4755"));
+  EXPECT_THAT(want->at("lib"), HasSubstr("symlink->usr/lib"));
+  EXPECT_EQ(want->count("etc/gone"), 0u);
+  EXPECT_EQ(want->count("opq/old"), 0u);
+  EXPECT_EQ(want->count("opq/new"), 1u);
+  EXPECT_EQ(testing::DiffSnapshots(*want, *got), "");
+  EXPECT_TRUE(layers().Unmount("orig").ok());
+  EXPECT_TRUE(layers().Unmount("copy").ok());
+}
+
+TEST_P(DriverConformanceTest, ChangesListAddsModifiesDeletes) {
+  ASSERT_FALSE(MakeBase().empty());
+  ASSERT_FALSE(MustImport("lyr", "base", TarBuilder()
+                                           .File("new", "new\n")
+                                           .Dir("etc")
+                                           .File("etc/mod", "changed\n")
+                                           .Whiteout("etc/gone"))
+                   .empty());
+  auto changes = layers().Changes("lyr");
+  ASSERT_TRUE(changes.ok()) << changes.error().message();
+  std::map<std::string, char> kinds;
+  for (const archive::Change& c : *changes) kinds[c.path] = archive::ChangeKindLetter(c.kind);
+  EXPECT_EQ(kinds["new"], 'A');
+  EXPECT_EQ(kinds["etc/mod"], 'C');
+  EXPECT_EQ(kinds["etc/gone"], 'D');
+  EXPECT_EQ(kinds.count("etc/keep"), 0u);
+  EXPECT_EQ(kinds.count("x"), 0u);
+  EXPECT_EQ(kinds.count("d/old"), 0u);
+  auto size = layers().DiffSize("lyr");
+  ASSERT_TRUE(size.ok()) << size.error().message();
+  EXPECT_GE(*size, 12u);  // "new\n" + "changed\n"
+}
+
+TEST_P(DriverConformanceTest, MountReferencesSurviveTheProcess) {
+  ASSERT_FALSE(MakeBase().empty());
+  ASSERT_FALSE(MustImport("lyr", "base", TarBuilder().File("f", "f\n")).empty());
+  int code = RunInChild(GetParam(), root_, [](LayerStore& l) -> Status {
+    Result<std::string> path = l.Mount("lyr");
+    return path.ok() ? Ok() : Status(std::move(path).error().Wrap("child mount"));
+  });
+  ASSERT_EQ(code, 0);
+  auto record = layers().Get("lyr");
+  ASSERT_TRUE(record.ok());
+  EXPECT_EQ(record->mount_count, 1);
+  std::string path = driver().MountPath("lyr");
+  if (MountsForReal(GetParam())) {
+    EXPECT_TRUE(IsMountPoint(path)) << path;
+  }
+  EXPECT_EQ(ReadFileOr(path + "/f", "?"), "f\n");
+  ASSERT_TRUE(layers().Unmount("lyr").ok());
+  EXPECT_EQ(layers().Get("lyr")->mount_count, 0);
+  EXPECT_FALSE(IsMountPoint(path));
+}
+
+TEST_P(DriverConformanceTest, RemoveWhileMountedIsBusy) {
+  ASSERT_FALSE(MakeBase().empty());
+  ASSERT_FALSE(MustImport("lyr", "base", TarBuilder().File("f", "f\n")).empty());
+  std::string path = MustMount("lyr");
+  Status st = layers().Remove("lyr");
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.error().code(), EBUSY);
+  EXPECT_THAT(st.error().message(), HasSubstr("is mounted (1 reference) at " + path));
+  Status parent = layers().Remove("base");
+  ASSERT_FALSE(parent.ok());
+  EXPECT_EQ(parent.error().code(), EBUSY);
+  EXPECT_THAT(parent.error().message(), HasSubstr("is the parent of lyr"));
+  EXPECT_EQ(ReadFileOr(path + "/f", "?"), "f\n");
+  ASSERT_TRUE(layers().Unmount("lyr").ok());
+  ASSERT_TRUE(layers().Remove("lyr").ok());
+  EXPECT_FALSE(driver().Exists("lyr"));
+  EXPECT_TRUE(layers().Remove("lyr").ok());
+  ASSERT_TRUE(layers().Remove("base").ok());
+  EXPECT_TRUE(LayerIds().empty());
+}
+
+TEST_P(DriverConformanceTest, ConcurrentCreatesFromTwoProcesses) {
+  ASSERT_FALSE(MakeBase().empty());
+  constexpr int kPerChild = 20;
+  pid_t pids[2];
+  for (int c = 0; c < 2; ++c) {
+    pids[c] = ::fork();
+    if (pids[c] == 0) {
+      Result<Stack> stack = OpenStack(GetParam(), root_);
+      int failures = stack.ok() ? 0 : 100;
+      for (int i = 0; stack.ok() && i < kPerChild; ++i) {
+        std::string id = "c" + std::to_string(c) + "-" + std::to_string(i);
+        auto r = stack->layers->Create(id, "base", LayerKind::kReadOnly, {});
+        if (!r.ok()) std::fprintf(stderr, "%s: %s\n", id.c_str(), r.error().message().c_str());
+        failures += r.ok() ? 0 : 1;
+      }
+      ::_exit(failures);
+    }
+    ASSERT_GT(pids[c], 0);
+  }
+  for (pid_t pid : pids) {
+    int wstatus = 0;
+    ASSERT_EQ(::waitpid(pid, &wstatus, 0), pid);
+    EXPECT_TRUE(WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0) << "child failures: " << wstatus;
+  }
+  std::vector<std::string> ids = LayerIds();
+  EXPECT_EQ(ids.size(), 1u + 2 * kPerChild);
+  auto base = layers().Get("base");
+  ASSERT_TRUE(base.ok());
+  EXPECT_EQ(base->children.size(), 2u * kPerChild);
+  for (const std::string& id : ids) EXPECT_TRUE(driver().Exists(id)) << id;
+  auto check = stack_.store->Prepare("PRAGMA integrity_check");
+  ASSERT_TRUE(check.ok() && *check->Step());
+  EXPECT_EQ(check->ColumnText(0), "ok");
+  auto fk = stack_.store->Prepare("PRAGMA foreign_key_check");
+  ASSERT_TRUE(fk.ok());
+  EXPECT_FALSE(*fk->Step());
+  auto pending = stack_.store->Prepare("SELECT count(*) FROM layers WHERE state != 'ready'");
+  ASSERT_TRUE(pending.ok() && *pending->Step());
+  EXPECT_EQ(pending->ColumnInt(0), 0);
+}
+
+TEST_P(DriverConformanceTest, MaliciousTarsLeaveNothing) {
+  ASSERT_FALSE(MakeBase().empty());
+  const std::string tag = "strata-escape-" + std::to_string(::getpid());
+  const std::string deep = "../../../../../../../../../../../../";
+  struct Case {
+    std::string name;
+    TarBuilder tar;
+  };
+  std::vector<Case> cases = {
+      {"dotdot", TarBuilder().File("../" + tag, "x")},
+      {"deep-dotdot", TarBuilder().File(deep + tag, "x")},
+      {"inner-dotdot", TarBuilder().Dir("a").File("a/../../" + tag, "x")},
+      {"absolute", TarBuilder().File("/" + tag + "-abs", "x")},
+      {"symlink-escape", TarBuilder().Symlink("esc", deep).File("esc/" + tag, "x")},
+      {"abs-symlink-escape", TarBuilder().Symlink("esc", "/tmp").File("esc/" + tag, "x")},
+      {"hardlink-escape", TarBuilder().Hardlink("hl", deep + "etc/passwd")},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    auto record = Import("evil-" + c.name, "base", c.tar);
+    ASSERT_FALSE(record.ok()) << "malicious tar " << c.name << " was accepted";
+    // The contract: rejected with EPERM or EXDEV, not some incidental failure.
+    EXPECT_TRUE(record.error().code() == EPERM || record.error().code() == EXDEV)
+        << record.error().message();
+    EXPECT_FALSE(driver().Exists("evil-" + c.name));
+  }
+  EXPECT_EQ(LayerIds(), std::vector<std::string>{"base"});
+  auto pending = stack_.store->Prepare("SELECT count(*) FROM layers");
+  ASSERT_TRUE(pending.ok() && *pending->Step());
+  EXPECT_EQ(pending->ColumnInt(0), 1);
+  EXPECT_THAT(testing::FindNamed(root_, tag), ::testing::IsEmpty());
+  for (const std::string& outside : {"/" + tag, "/" + tag + "-abs", "/tmp/" + tag,
+                                     "/var/tmp/" + tag, "/var/" + tag}) {
+    EXPECT_FALSE(PathExists(outside)) << outside;
+    std::error_code ec;
+    std::filesystem::remove(outside, ec);  // do not leave it behind if it did escape
+  }
+}
+
+TEST_P(DriverConformanceTest, HundredLayerChainMounts) {
+  constexpr int kDepth = 100;
+  std::string parent;
+  for (int i = 0; i < kDepth; ++i) {
+    std::string id = "layer" + std::to_string(i);
+    ASSERT_FALSE(
+        MustImport(id, parent, TarBuilder().File("f" + std::to_string(i), std::to_string(i)))
+            .empty());
+    parent = id;
+  }
+  std::string view = MustMount(parent);
+  EXPECT_EQ(ReadFileOr(view + "/f0", "?"), "0");
+  EXPECT_EQ(ReadFileOr(view + "/f50", "?"), "50");
+  EXPECT_EQ(ReadFileOr(view + "/f99", "?"), "99");
+  EXPECT_TRUE(layers().Unmount(parent).ok());
+}
+
+// Any id the LayerStore accepts must work in every driver, including names a driver might use
+// for its own bookkeeping (overlay2 keeps short links in <home>/l/).
+TEST_P(DriverConformanceTest, AnyValidIdWorks) {
+  ASSERT_FALSE(MakeBase().empty());
+  for (const std::string id : {"l", "0", "A.b-c_d", "work", "diff", "merged"}) {
+    SCOPED_TRACE(id);
+    ASSERT_FALSE(MustImport(id, "base", TarBuilder().File("id", id)).empty());
+    std::string view = MustMount(id);
+    EXPECT_EQ(ReadFileOr(view + "/id", "?"), id);
+    EXPECT_EQ(ReadFileOr(view + "/etc/keep", "?"), "keep\n");
+    EXPECT_TRUE(layers().Unmount(id).ok());
+  }
+  for (const std::string id : {"l", "0", "A.b-c_d", "work", "diff", "merged"}) {
+    Status removed = layers().Remove(id);
+    EXPECT_TRUE(removed.ok()) << id << ": " << removed.error().message();
+  }
+  EXPECT_EQ(LayerIds(), std::vector<std::string>{"base"});
+}
+
+INSTANTIATE_TEST_SUITE_P(Drivers, DriverConformanceTest, ::testing::Values("vfs", "overlay"),
+                         [](const ::testing::TestParamInfo<std::string>& param_info) {
+                           return param_info.param;
+                         });
+
+}  // namespace
+}  // namespace strata::drivers

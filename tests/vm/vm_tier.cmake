@@ -1,0 +1,35 @@
+# The VM tier (label `vm`): tests that need device-mapper, which this host kernel lacks, run in a
+# QEMU VM (TCG) through tools/dev/vm/run. Included from tests/CMakeLists.txt.
+#
+# - vm_prepare (fixture setup) downloads the kernel and builds the initramfs on a fresh machine,
+#   so `ctest -L vm` works anywhere; it is a no-op (<1 s) when the cache is current.
+# - Every VM test holds the strata_vm resource lock: one 2-vCPU TCG VM at a time on 2 cores.
+# - Timeouts are generous because TCG is slow and CI machines are shared; each test's own
+#   `run --timeout` is lower, so a hung VM is reported (exit 124, logs kept) before ctest kills it.
+set(STRATA_VM_RUN ${PROJECT_SOURCE_DIR}/tools/dev/vm/run)
+
+add_test(NAME vm_prepare COMMAND ${PROJECT_SOURCE_DIR}/tools/dev/vm/prepare)
+set_tests_properties(vm_prepare PROPERTIES
+  LABELS vm FIXTURES_SETUP strata_vm RESOURCE_LOCK strata_vm TIMEOUT 900)
+
+# strata_add_vm_test(NAME COMMAND...): runs COMMAND inside the VM; its exit status is the result.
+function(strata_add_vm_test name)
+  add_test(NAME ${name} COMMAND ${STRATA_VM_RUN} --timeout 540 -- ${ARGN})
+  set_tests_properties(${name} PROPERTIES
+    LABELS vm FIXTURES_REQUIRED strata_vm RESOURCE_LOCK strata_vm TIMEOUT 600)
+endfunction()
+
+# strata_add_vm_gtest(TARGET): one ctest test that runs the whole gtest binary in one VM (a boot
+# costs ~5-10 s under TCG, so not one VM per test case). Use this for tests/vm/*.cc instead of
+# gtest_discover_tests, which would run the cases on the host kernel.
+function(strata_add_vm_gtest target)
+  strata_add_vm_test(${target} $<TARGET_FILE:${target}> --gtest_color=no)
+endfunction()
+
+# The harness itself, from the host: exit codes, output, timeout and boot-failure paths.
+add_test(NAME vm_harness COMMAND ${CMAKE_CURRENT_LIST_DIR}/vm_harness_test.sh)
+set_tests_properties(vm_harness PROPERTIES
+  LABELS vm FIXTURES_REQUIRED strata_vm RESOURCE_LOCK strata_vm TIMEOUT 900)
+
+# Device-mapper works in the VM: thin pool, thin device, ext4, snapshot, teardown.
+strata_add_vm_test(vm_dm_thin_smoke ${CMAKE_CURRENT_LIST_DIR}/vm_smoke_test.sh)

@@ -1,0 +1,114 @@
+// `strata info` and `strata driver ls`.
+#include <CLI/CLI.hpp>
+
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "core/config.h"
+#include "drivers/registry.h"
+#include "tools/commands.h"
+#include "tools/output.h"
+
+namespace strata::cli {
+namespace {
+
+nlohmann::json DriverJson(const drivers::Selection& selection) {
+  nlohmann::json status = nlohmann::json::object();
+  for (const auto& [key, value] : selection.driver->Describe()) status[key] = value;
+  nlohmann::json skipped = nlohmann::json::object();
+  for (const auto& [name, reason] : selection.skipped) skipped[name] = reason;
+  return {{"name", selection.driver->Name()},
+          {"home", selection.driver->Home()},
+          {"selected-because", selection.why},
+          {"status", status},
+          {"skipped", skipped}};
+}
+
+void PrintConfigText(const Config& config) {
+  std::printf("Config file:  %s%s\n", config.config_path.c_str(),
+              config.config_file_loaded ? "" : " (not found; built-in defaults)");
+  auto line = [](const char* label, const Setting<std::string>& s, const char* empty) {
+    std::printf("%-13s %s  (%s)\n", label, s.value.empty() ? empty : s.value.c_str(),
+                std::string(SourceName(s.source)).c_str());
+  };
+  line("Root:", config.root, "-");
+  line("Driver:", config.driver, "auto-detect");
+  line("Log level:", config.log_level, "-");
+  line("Log file:", config.log_file, "none");
+  std::printf("%-13s %s  (%s)\n", "Driver opts:", config.driver_opts.value.dump().c_str(),
+              std::string(SourceName(config.driver_opts.source)).c_str());
+}
+
+void PrintDriverText(const drivers::Selection& selection) {
+  std::printf("\nDriver %s (%s)\n", selection.driver->Name().c_str(), selection.why.c_str());
+  std::printf("  %-22s %s\n", "Home:", selection.driver->Home().c_str());
+  for (const auto& [key, value] : selection.driver->Describe())
+    std::printf("  %-22s %s\n", (key + ":").c_str(), value.c_str());
+  for (const auto& [name, reason] : selection.skipped)
+    std::printf("  skipped %s: %s\n", name.c_str(), reason.c_str());
+}
+
+int RunInfo(Context& ctx) {
+  auto config = ctx.GetConfig();
+  if (!config.ok()) return ReportError(config.error());
+  auto selection = ctx.GetDriver();
+  auto layers = selection.ok() ? ctx.GetLayers() : Result<drivers::LayerStore*>(selection.error());
+  Result<std::vector<drivers::LayerRecord>> list =
+      layers.ok() ? (*layers)->List() : Result<std::vector<drivers::LayerRecord>>(layers.error());
+  if (ctx.json) {
+    nlohmann::json out = {{"config", ConfigToJson(**config)},
+                          {"store", (*config)->root.value + "/strata.db"}};
+    if (selection.ok()) out["driver"] = DriverJson(**selection);
+    if (list.ok()) out["layers"] = list->size();
+    if (!list.ok()) out["error"] = list.error().message();
+    PrintJson(out);
+  } else {
+    PrintConfigText(**config);
+    if (selection.ok()) PrintDriverText(**selection);
+    if (list.ok()) std::printf("\nLayers:       %zu\n", list->size());
+  }
+  if (!list.ok()) return ReportError(list.error());
+  return kExitOk;
+}
+
+int RunDriverLs(Context& ctx) {
+  auto config = ctx.GetConfig();
+  if (!config.ok()) return ReportError(config.error());
+  drivers::DriverEnv env = ctx.DriverEnvFor(**config);
+  nlohmann::json out = nlohmann::json::array();
+  std::vector<std::vector<std::string>> rows = {{"NAME", "SUPPORTED", "SUMMARY"}};
+  for (const drivers::DriverEntry& entry : drivers::DriverTable()) {
+    Status probe = entry.probe(env);
+    std::string supported = probe.ok() ? "yes" : "no: " + probe.error().message();
+    rows.push_back({std::string(entry.name), supported, std::string(entry.summary)});
+    out.push_back({{"name", entry.name},
+                   {"summary", entry.summary},
+                   {"supported", probe.ok()},
+                   {"reason", probe.ok() ? "" : probe.error().message()}});
+  }
+  if (ctx.json) {
+    PrintJson(out);
+  } else {
+    PrintTable(rows);
+  }
+  return kExitOk;
+}
+
+}  // namespace
+
+void SetupInfo(CLI::App& app, Context& ctx, Action& action) {
+  CLI::App* info = app.add_subcommand("info", std::string(kCommandGroups[0].summary));
+  info->add_flag("--json", ctx.json, "Print JSON");
+  info->callback([&ctx, &action] { action = [&ctx] { return RunInfo(ctx); }; });
+}
+
+void SetupDriver(CLI::App& app, Context& ctx, Action& action) {
+  CLI::App* driver = app.add_subcommand("driver", std::string(kCommandGroups[1].summary));
+  driver->require_subcommand(1);
+  CLI::App* ls = driver->add_subcommand("ls", "List drivers in auto-detect order with support");
+  ls->add_flag("--json", ctx.json, "Print JSON");
+  ls->callback([&ctx, &action] { action = [&ctx] { return RunDriverLs(ctx); }; });
+}
+
+}  // namespace strata::cli

@@ -1,0 +1,39 @@
+// The command table: one entry per command group, in the order `strata --help` lists them.
+// Each Setup adds its subcommands to the app and, when one is chosen, stores what to run.
+#pragma once
+
+#include <array>
+#include <functional>
+#include <string_view>
+
+#include "tools/context.h"
+
+namespace CLI {
+class App;
+}
+
+namespace strata::cli {
+
+// The chosen command's body; returns the exit code.
+using Action = std::function<int()>;
+
+struct CommandGroup {
+  std::string_view name;
+  std::string_view summary;
+  void (*setup)(CLI::App& app, Context& ctx, Action& action);
+};
+
+void SetupInfo(CLI::App& app, Context& ctx, Action& action);
+void SetupDriver(CLI::App& app, Context& ctx, Action& action);
+void SetupLayer(CLI::App& app, Context& ctx, Action& action);
+
+inline constexpr std::array kCommandGroups = {
+    CommandGroup{"info", "Show the effective config, where each value came from, and the driver",
+                 SetupInfo},
+    CommandGroup{"driver", "List graph drivers and whether this kernel supports them",
+                 SetupDriver},
+    CommandGroup{"layer", "Create, mount, diff, import and export image and container layers",
+                 SetupLayer},
+};
+
+}  // namespace strata::cli
