@@ -157,9 +157,9 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& db_path, StoreOpti
       options.migrations.empty() ? StoreMigrations() : options.migrations;
   STRATA_TRY(CheckMigrationTable(migrations));
   sqlite3* raw = nullptr;
-  int rc = sqlite3_open_v2(db_path.c_str(), &raw,
-                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                           nullptr);
+  int rc =
+      sqlite3_open_v2(db_path.c_str(), &raw,
+                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
   // The handle is ours even when open fails (it carries the error message).
   std::unique_ptr<Store> store(new Store(db_path, raw, options.busy_timeout));
   if (raw == nullptr) return Error(ENOMEM, "open metadata store " + db_path + ": out of memory");
@@ -261,7 +261,8 @@ Status Store::Transaction(const std::function<Status()>& body) {
 Error Store::SqliteError(int rc, std::string_view what) const {
   int code = ErrnoFor(rc, db_ ? sqlite3_system_errno(db_.get()) : 0);
   if (code == EBUSY) {
-    return Error(EBUSY, "metadata store " + path_ + " is locked by another strata process (waited " +
+    return Error(EBUSY, "metadata store " + path_ +
+                            " is locked by another strata process (waited " +
                             FormatDuration(busy_timeout_) + "); try again");
   }
   std::string message = "metadata store " + path_;

@@ -93,8 +93,7 @@ class Store {
   // The directory must exist: the caller creates the strata root (ENOENT otherwise).
   // Errors: EPROTO when the file's schema is newer than this binary's; EBUSY when another process
   // holds the write lock longer than options.busy_timeout; EIO/ENOSPC/EACCES from SQLite.
-  static Result<std::unique_ptr<Store>> Open(const std::string& db_path,
-                                             StoreOptions options = {});
+  static Result<std::unique_ptr<Store>> Open(const std::string& db_path, StoreOptions options = {});
 
   Store(const Store&) = delete;
   Store& operator=(const Store&) = delete;

@@ -34,9 +34,8 @@ bool IsValidLayerId(std::string_view id) {
 // --- Rows -------------------------------------------------------------------------------------
 
 Result<std::optional<LayerStore::Row>> LayerStore::LoadRow(const std::string& id) {
-  STRATA_ASSIGN_OR_RETURN(
-      Statement stmt,
-      store_.Prepare("SELECT " + std::string(kRowColumns) + " FROM layers WHERE id = ?1"));
+  STRATA_ASSIGN_OR_RETURN(Statement stmt, store_.Prepare("SELECT " + std::string(kRowColumns) +
+                                                         " FROM layers WHERE id = ?1"));
   STRATA_TRY(stmt.Bind(1, id));
   STRATA_ASSIGN_OR_RETURN(bool found, stmt.Step());
   if (!found) return std::optional<Row>();

@@ -82,8 +82,9 @@ Result<LayerRecord> LayerStore::CreateWith(const std::string& id, const std::str
   if (!parent.empty()) {
     STRATA_ASSIGN_OR_RETURN_CTX(parent_id, ResolveId(parent), "parent");
   }
-  STRATA_ASSIGN_OR_RETURN(LayerLock lock, LayerLock::Acquire(locks_dir_, new_id,
-                                                             LayerLock::Wait::kBlock, lock_timeout_));
+  STRATA_ASSIGN_OR_RETURN(
+      LayerLock lock,
+      LayerLock::Acquire(locks_dir_, new_id, LayerLock::Wait::kBlock, lock_timeout_));
   // Holding the lock, an unfinished record of this id is a dead process's leftover.
   STRATA_ASSIGN_OR_RETURN(std::optional<Row> stale, LoadRow(new_id));
   if (stale && stale->state != "ready") STRATA_TRY(RollBack(new_id));
@@ -106,13 +107,13 @@ Result<LayerRecord> LayerStore::CreateWith(const std::string& id, const std::str
 // The 'creating' record and driver.Create, under the parent's lock too: the driver may touch the
 // parent (overlay's "committed" marker). That lock is not held across `fill`, which may be a long
 // ApplyDiff. On error nothing is left but possibly a 'creating' record for Open to roll back.
-Status LayerStore::CreateInDriver(const std::string& id, const std::string& parent,
-                                  LayerKind kind, const CreateOptions& options) {
+Status LayerStore::CreateInDriver(const std::string& id, const std::string& parent, LayerKind kind,
+                                  const CreateOptions& options) {
   std::optional<LayerLock> parent_lock;
   if (!parent.empty()) {
-    STRATA_ASSIGN_OR_RETURN(parent_lock, LayerLock::Acquire(locks_dir_, parent,
-                                                            LayerLock::Wait::kBlock,
-                                                            lock_timeout_));
+    STRATA_ASSIGN_OR_RETURN(
+        parent_lock,
+        LayerLock::Acquire(locks_dir_, parent, LayerLock::Wait::kBlock, lock_timeout_));
   }
   STRATA_TRY(InsertCreating(id, parent, kind));
   Status created = driver_.Create(id, parent, kind, options);
@@ -128,8 +129,8 @@ Status LayerStore::CreateInDriver(const std::string& id, const std::string& pare
 
 Result<std::string> LayerStore::Mount(const std::string& id) {
   STRATA_ASSIGN_OR_RETURN(std::string full, ResolveId(id));
-  STRATA_ASSIGN_OR_RETURN(LayerLock lock, LayerLock::Acquire(locks_dir_, full,
-                                                             LayerLock::Wait::kBlock, lock_timeout_));
+  STRATA_ASSIGN_OR_RETURN(
+      LayerLock lock, LayerLock::Acquire(locks_dir_, full, LayerLock::Wait::kBlock, lock_timeout_));
   STRATA_ASSIGN_OR_RETURN(Row row, LoadReady(full));
   STRATA_TRY(Reconcile(row));
   const int count = row.record.mount_count;
@@ -156,8 +157,8 @@ Result<std::string> LayerStore::Mount(const std::string& id) {
 
 Status LayerStore::Unmount(const std::string& id) {
   STRATA_ASSIGN_OR_RETURN(std::string full, ResolveId(id));
-  STRATA_ASSIGN_OR_RETURN(LayerLock lock, LayerLock::Acquire(locks_dir_, full,
-                                                             LayerLock::Wait::kBlock, lock_timeout_));
+  STRATA_ASSIGN_OR_RETURN(
+      LayerLock lock, LayerLock::Acquire(locks_dir_, full, LayerLock::Wait::kBlock, lock_timeout_));
   STRATA_ASSIGN_OR_RETURN(Row row, LoadReady(full));
   STRATA_TRY(Reconcile(row));
   const int count = row.record.mount_count;
@@ -194,8 +195,8 @@ Status LayerStore::Remove(const std::string& id) {
     if (!resolved.ok()) return resolved.error().code() == ENOENT ? Ok() : resolved.error();
     full = *resolved;
   }
-  STRATA_ASSIGN_OR_RETURN(LayerLock lock, LayerLock::Acquire(locks_dir_, full,
-                                                             LayerLock::Wait::kBlock, lock_timeout_));
+  STRATA_ASSIGN_OR_RETURN(
+      LayerLock lock, LayerLock::Acquire(locks_dir_, full, LayerLock::Wait::kBlock, lock_timeout_));
   STRATA_ASSIGN_OR_RETURN(std::optional<Row> row, LoadRow(full));
   if (!row) return Ok();  // removed meanwhile
   if (row->state == "ready") {
@@ -222,11 +223,11 @@ Status LayerStore::Remove(const std::string& id) {
 Result<archive::ExportStats> LayerStore::Export(const std::string& id, int out_fd,
                                                 archive::Compression compression) {
   STRATA_ASSIGN_OR_RETURN(std::string full, ResolveId(id));
-  STRATA_ASSIGN_OR_RETURN(LayerLock lock, LayerLock::Acquire(locks_dir_, full,
-                                                             LayerLock::Wait::kBlock, lock_timeout_));
+  STRATA_ASSIGN_OR_RETURN(
+      LayerLock lock, LayerLock::Acquire(locks_dir_, full, LayerLock::Wait::kBlock, lock_timeout_));
   STRATA_TRY(LoadReady(full));
-  STRATA_ASSIGN_OR_RETURN_CTX(archive::ExportStats stats,
-                              driver_.Diff(full, out_fd, compression), "export layer " + full);
+  STRATA_ASSIGN_OR_RETURN_CTX(archive::ExportStats stats, driver_.Diff(full, out_fd, compression),
+                              "export layer " + full);
   if (compression == archive::Compression::kNone) {
     // Cached for `layer inspect`; the tar is the layer's uncompressed diff.
     STRATA_ASSIGN_OR_RETURN(Statement stmt, store_.Prepare("UPDATE layers SET diff_digest = ?2, "
@@ -241,16 +242,16 @@ Result<archive::ExportStats> LayerStore::Export(const std::string& id, int out_f
 
 Result<std::vector<archive::Change>> LayerStore::Changes(const std::string& id) {
   STRATA_ASSIGN_OR_RETURN(std::string full, ResolveId(id));
-  STRATA_ASSIGN_OR_RETURN(LayerLock lock, LayerLock::Acquire(locks_dir_, full,
-                                                             LayerLock::Wait::kBlock, lock_timeout_));
+  STRATA_ASSIGN_OR_RETURN(
+      LayerLock lock, LayerLock::Acquire(locks_dir_, full, LayerLock::Wait::kBlock, lock_timeout_));
   STRATA_TRY(LoadReady(full));
   return driver_.Changes(full).Wrap("changes of layer " + full);
 }
 
 Result<uint64_t> LayerStore::DiffSize(const std::string& id) {
   STRATA_ASSIGN_OR_RETURN(std::string full, ResolveId(id));
-  STRATA_ASSIGN_OR_RETURN(LayerLock lock, LayerLock::Acquire(locks_dir_, full,
-                                                             LayerLock::Wait::kBlock, lock_timeout_));
+  STRATA_ASSIGN_OR_RETURN(
+      LayerLock lock, LayerLock::Acquire(locks_dir_, full, LayerLock::Wait::kBlock, lock_timeout_));
   STRATA_TRY(LoadReady(full));
   return driver_.DiffSize(full).Wrap("diff size of layer " + full);
 }

@@ -49,9 +49,9 @@ struct ImportResult {
 
 // What Open() did to half-made layers left by dead processes.
 struct RecoveryReport {
-  std::vector<std::string> rolled_back;           // ids removed (driver and record)
+  std::vector<std::string> rolled_back;                     // ids removed (driver and record)
   std::vector<std::pair<std::string, std::string>> failed;  // id -> error; retried next Open
-  std::vector<std::string> mounts_reset;          // ids whose stale mount count was reset to 0
+  std::vector<std::string> mounts_reset;  // ids whose stale mount count was reset to 0
 };
 
 // Layer ids: [a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}. Random ids are 64 lowercase hex digits.

@@ -26,14 +26,20 @@ void AddGlobalFlags(CLI::App& app, Context& ctx) {
   optional("--log-file", ctx.flags.log_file, "Also write the log to this file");
 }
 
-// For an unknown first word, name the closest command.
-std::string SuggestCommand(const CLI::ParseError& e, const CLI::App& app) {
+// For an unknown command word, names the closest command at that level ("layer lsx" -> "ls").
+std::string Explain(const CLI::ParseError& e, CLI::App& app) {
+  CLI::App* level = &app;
+  std::string path = "strata";
+  while (!level->get_subcommands().empty()) {
+    level = level->get_subcommands().front();
+    path += " " + level->get_name();
+  }
   std::vector<std::string_view> names;
-  for (const auto& group : kCommandGroups) names.push_back(group.name);
+  for (const CLI::App* sub : level->get_subcommands({})) names.push_back(sub->get_name());
+  if (names.empty()) return e.what();
   for (const std::string& extra : app.remaining()) {
     if (!extra.empty() && extra[0] != '-') {
-      std::string hint = DidYouMean(extra, names);
-      return "unknown command \"" + extra + "\"" + hint;
+      return "unknown command \"" + extra + "\" for \"" + path + "\"" + DidYouMean(extra, names);
     }
   }
   return e.what();
@@ -57,12 +63,10 @@ int Run(int argc, char** argv) {
     return app.exit(e);
   } catch (const CLI::Success& e) {
     return app.exit(e);
-  } catch (const CLI::ExtrasError& e) {
-    std::fprintf(stderr, "strata: usage: %s\nRun 'strata --help' for the commands.\n",
-                 SuggestCommand(e, app).c_str());
-    return kExitUsage;
   } catch (const CLI::ParseError& e) {
-    std::fprintf(stderr, "strata: usage: %s\n", e.what());
+    std::string message = Explain(e, app);
+    std::fprintf(stderr, "strata: usage: %s\nRun 'strata --help' for the commands.\n",
+                 message.c_str());
     return kExitUsage;
   }
   if (!action) {

@@ -252,8 +252,8 @@ void DetachMountsUnder(const std::string& dir) {
 std::vector<std::string> FindNamed(const std::string& dir, const std::string& prefix) {
   std::vector<std::string> found;
   std::error_code ec;
-  for (auto it = fs::recursive_directory_iterator(
-           dir, fs::directory_options::skip_permission_denied, ec);
+  for (auto it =
+           fs::recursive_directory_iterator(dir, fs::directory_options::skip_permission_denied, ec);
        !ec && it != fs::end(it); it.increment(ec)) {
     if (it->path().filename().string().rfind(prefix, 0) == 0) found.push_back(it->path());
   }

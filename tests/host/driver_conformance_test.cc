@@ -1,16 +1,20 @@
 // The driver conformance suite: every graph driver must pass it, through the LayerStore, on the
 // real kernel (root). Each test gets a fresh strata root, the driver built from the registry, a
 // Store and a LayerStore. A driver whose probe says "not supported here" is skipped.
-#include <gmock/gmock.h>
 #include <fcntl.h>
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <string>
+#include <vector>
 
 #include "core/store.h"
 #include "core/sys/mounts.h"
@@ -56,7 +60,8 @@ int RunInChild(const std::string& name, const std::string& root,
   if (pid == 0) {
     Result<Stack> stack = OpenStack(name, root);
     Status status = stack.ok() ? body(*stack->layers) : Status(stack.error());
-    if (!status.ok()) std::fprintf(stderr, "child %d: %s\n", ::getpid(), status.error().message().c_str());
+    if (!status.ok())
+      std::fprintf(stderr, "child %d: %s\n", ::getpid(), status.error().message().c_str());
     std::fflush(stderr);
     ::_exit(status.ok() ? 0 : 1);
   }
@@ -76,7 +81,8 @@ class DriverConformanceTest : public ::testing::TestWithParam<std::string> {
     ASSERT_NE(::mkdtemp(tmpl), nullptr);
     root_ = tmpl;
     Status probe = entry->probe(DriverEnv{root_, &sys::LinuxMounts()});
-    if (!probe.ok()) GTEST_SKIP() << GetParam() << " not supported here: " << probe.error().message();
+    if (!probe.ok())
+      GTEST_SKIP() << GetParam() << " not supported here: " << probe.error().message();
     Result<Stack> stack = OpenStack(GetParam(), root_);
     ASSERT_TRUE(stack.ok()) << stack.error().message();
     stack_ = std::move(stack).value();
@@ -125,16 +131,17 @@ class DriverConformanceTest : public ::testing::TestWithParam<std::string> {
 
   // A base layer most tests build on.
   std::string MakeBase() {
-    return MustImport("base", "", TarBuilder()
-                                      .Dir("etc")
-                                      .File("etc/keep", "keep\n")
-                                      .File("etc/mod", "old\n")
-                                      .File("etc/gone", "gone\n")
-                                      .File("x", "x\n")
-                                      .Dir("d")
-                                      .File("d/old", "old\n")
-                                      .Dir("opq")
-                                      .File("opq/old", "old\n"));
+    return MustImport("base", "",
+                      TarBuilder()
+                          .Dir("etc")
+                          .File("etc/keep", "keep\n")
+                          .File("etc/mod", "old\n")
+                          .File("etc/gone", "gone\n")
+                          .File("x", "x\n")
+                          .Dir("d")
+                          .File("d/old", "old\n")
+                          .Dir("opq")
+                          .File("opq/old", "old\n"));
   }
 
   std::string root_;
@@ -143,20 +150,22 @@ class DriverConformanceTest : public ::testing::TestWithParam<std::string> {
 
 TEST_P(DriverConformanceTest, LayerChainShowsMergedResult) {
   ASSERT_FALSE(MakeBase().empty());
-  ASSERT_FALSE(MustImport("mid", "base", TarBuilder()
-                                             .Dir("etc")
-                                             .File("etc/mod", "mid\n")
-                                             .Whiteout("etc/gone")
-                                             .File("etc/added", "mid\n")
-                                             .Dir("m")
-                                             .File("m/file", "m\n"))
+  ASSERT_FALSE(MustImport("mid", "base",
+                          TarBuilder()
+                              .Dir("etc")
+                              .File("etc/mod", "mid\n")
+                              .Whiteout("etc/gone")
+                              .File("etc/added", "mid\n")
+                              .Dir("m")
+                              .File("m/file", "m\n"))
                    .empty());
-  ASSERT_FALSE(MustImport("top", "mid", TarBuilder()
-                                            .File("x", "top\n")
-                                            .Whiteout("m")
-                                            .Dir("etc")
-                                            .Whiteout("etc/added")
-                                            .File("etc/top", "top\n"))
+  ASSERT_FALSE(MustImport("top", "mid",
+                          TarBuilder()
+                              .File("x", "top\n")
+                              .Whiteout("m")
+                              .Dir("etc")
+                              .Whiteout("etc/added")
+                              .File("etc/top", "top\n"))
                    .empty());
   std::string view = MustMount("top");
   EXPECT_EQ(ReadFileOr(view + "/etc/keep", "?"), "keep\n");
@@ -214,11 +223,8 @@ TEST_P(DriverConformanceTest, StaleMountCountIsReconciled) {
 
 TEST_P(DriverConformanceTest, WhiteoutsAndOpaqueDirs) {
   ASSERT_FALSE(MakeBase().empty());
-  ASSERT_FALSE(MustImport("wh", "base", TarBuilder()
-                                            .Whiteout("x")
-                                            .Dir("d")
-                                            .Opaque("d")
-                                            .File("d/new", "new\n"))
+  ASSERT_FALSE(MustImport("wh", "base",
+                          TarBuilder().Whiteout("x").Dir("d").Opaque("d").File("d/new", "new\n"))
                    .empty());
   std::string view = MustMount("wh");
   EXPECT_FALSE(PathExists(view + "/x"));
@@ -298,11 +304,12 @@ TEST_P(DriverConformanceTest, DiffApplyRoundTrip) {
 
 TEST_P(DriverConformanceTest, ChangesListAddsModifiesDeletes) {
   ASSERT_FALSE(MakeBase().empty());
-  ASSERT_FALSE(MustImport("lyr", "base", TarBuilder()
-                                           .File("new", "new\n")
-                                           .Dir("etc")
-                                           .File("etc/mod", "changed\n")
-                                           .Whiteout("etc/gone"))
+  ASSERT_FALSE(MustImport("lyr", "base",
+                          TarBuilder()
+                              .File("new", "new\n")
+                              .Dir("etc")
+                              .File("etc/mod", "changed\n")
+                              .Whiteout("etc/gone"))
                    .empty());
   auto changes = layers().Changes("lyr");
   ASSERT_TRUE(changes.ok()) << changes.error().message();
@@ -338,6 +345,46 @@ TEST_P(DriverConformanceTest, MountReferencesSurviveTheProcess) {
   ASSERT_TRUE(layers().Unmount("lyr").ok());
   EXPECT_EQ(layers().Get("lyr")->mount_count, 0);
   EXPECT_FALSE(IsMountPoint(path));
+}
+
+// A process killed in the middle of an import leaves a 'creating' record and a half-written
+// layer; the next LayerStore::Open must remove both.
+TEST_P(DriverConformanceTest, CrashDuringImportIsRolledBack) {
+  ASSERT_FALSE(MakeBase().empty());
+  auto tar = TarBuilder().File("big", std::string(1 << 20, 'x')).Finish();
+  ASSERT_TRUE(tar.ok());
+  int fds[2];
+  ASSERT_EQ(::pipe2(fds, O_CLOEXEC), 0);
+  UniqueFd read_end(fds[0]), write_end(fds[1]);
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    write_end.Reset();
+    Result<Stack> stack = OpenStack(GetParam(), root_);
+    if (stack.ok()) (void)stack->layers->Import("crashed", "base", read_end.Get());
+    ::_exit(0);  // not reached while the pipe stays open
+  }
+  ASSERT_GT(pid, 0);
+  read_end.Reset();
+  char head[16384];  // the tar header and the start of the file: the apply is under way
+  ASSERT_EQ(::read(tar->Get(), head, sizeof(head)), static_cast<ssize_t>(sizeof(head)));
+  ASSERT_EQ(::write(write_end.Get(), head, sizeof(head)), static_cast<ssize_t>(sizeof(head)));
+  bool creating = false;
+  for (int i = 0; i < 500 && !creating; ++i) {
+    auto state = stack_.store->Prepare("SELECT state FROM layers WHERE id = 'crashed'");
+    creating = state.ok() && state->Step().ok() && state->ColumnText(0) == "creating" &&
+               driver().Exists("crashed");
+    if (!creating) ::usleep(10000);
+  }
+  ::kill(pid, SIGKILL);
+  int wstatus = 0;
+  ASSERT_EQ(::waitpid(pid, &wstatus, 0), pid);
+  ASSERT_TRUE(creating) << "the child never got to the apply step";
+  auto reopened = LayerStore::Open(*stack_.store, *stack_.driver);
+  ASSERT_TRUE(reopened.ok()) << reopened.error().message();
+  EXPECT_EQ((*reopened)->recovery().rolled_back, std::vector<std::string>{"crashed"});
+  EXPECT_FALSE(driver().Exists("crashed"));
+  EXPECT_EQ(LayerIds(), std::vector<std::string>{"base"});
+  EXPECT_TRUE(testing::FindNamed(root_, "crashed").empty());
 }
 
 TEST_P(DriverConformanceTest, RemoveWhileMountedIsBusy) {
@@ -433,8 +480,8 @@ TEST_P(DriverConformanceTest, MaliciousTarsLeaveNothing) {
   ASSERT_TRUE(pending.ok() && *pending->Step());
   EXPECT_EQ(pending->ColumnInt(0), 1);
   EXPECT_THAT(testing::FindNamed(root_, tag), ::testing::IsEmpty());
-  for (const std::string& outside : {"/" + tag, "/" + tag + "-abs", "/tmp/" + tag,
-                                     "/var/tmp/" + tag, "/var/" + tag}) {
+  for (const std::string& outside :
+       {"/" + tag, "/" + tag + "-abs", "/tmp/" + tag, "/var/tmp/" + tag, "/var/" + tag}) {
     EXPECT_FALSE(PathExists(outside)) << outside;
     std::error_code ec;
     std::filesystem::remove(outside, ec);  // do not leave it behind if it did escape

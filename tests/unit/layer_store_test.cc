@@ -75,10 +75,11 @@ class LayerStoreTest : public ::testing::Test {
   }
 
   void InsertRaw(const std::string& id, const std::string& state) {
-    ASSERT_TRUE(store_
-                    ->Exec("INSERT INTO layers (id, parent, kind, driver, created, state) VALUES ('" +
-                           id + "', NULL, 'ro', 'fake', 0, '" + state + "')")
-                    .ok());
+    ASSERT_TRUE(
+        store_
+            ->Exec("INSERT INTO layers (id, parent, kind, driver, created, state) VALUES ('" + id +
+                   "', NULL, 'ro', 'fake', 0, '" + state + "')")
+            .ok());
   }
 
   std::string root_;
@@ -113,8 +114,8 @@ TEST_F(LayerStoreTest, RandomIdsAre64Hex) {
 }
 
 TEST_F(LayerStoreTest, RejectsInvalidIds) {
-  for (const std::string& bad : std::vector<std::string>{"-x", ".x", "a/b", "a b", "../x",
-                                                          std::string(129, 'a')}) {
+  for (const std::string& bad :
+       std::vector<std::string>{"-x", ".x", "a/b", "a b", "../x", std::string(129, 'a')}) {
     auto record = layers_->Create(bad, "", LayerKind::kReadOnly, {});
     ASSERT_FALSE(record.ok()) << bad;
     EXPECT_EQ(record.error().code(), EINVAL) << bad;
@@ -382,8 +383,7 @@ TEST_F(LayerStoreTest, DiffOperationsDelegateAfterLookup) {
   EXPECT_EQ(layers_->Changes("nope").error().code(), ENOENT);
   EXPECT_EQ(driver_.CallCount("changes nope"), 0);
   driver_.FailNext("diff", EIO);
-  EXPECT_EQ(layers_->Export("l", write_end.Get(), archive::Compression::kNone).error().code(),
-            EIO);
+  EXPECT_EQ(layers_->Export("l", write_end.Get(), archive::Compression::kNone).error().code(), EIO);
 }
 
 TEST_F(LayerStoreTest, LockedIdTimesOutWithEbusy) {
