@@ -14,9 +14,9 @@
 namespace strata::drivers::archive {
 namespace {
 
-// Large reads: an uncompressed tar is served straight from this buffer (libarchive hands out
-// pointers into it), so fewer, bigger read(2)s are cheaper.
-constexpr size_t kReadBlockBytes = 1 << 20;
+// An uncompressed tar is served straight from libarchive's read buffer (it hands out pointers into
+// it). 64 KiB stays cache-resident; 1 MiB measured no faster and used more user time.
+constexpr size_t kReadBlockBytes = 64 * 1024;
 
 Result<ReadArchive> OpenReader(int in_fd) {
   ReadArchive reader(archive_read_new());

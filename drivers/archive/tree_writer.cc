@@ -186,8 +186,8 @@ Result<uint64_t> TreeWriter::WriteRegular(struct archive* reader, archive_entry*
   if (size > 0 && copy.end < static_cast<uint64_t>(size) && ftruncate(fd, size) != 0) {
     return SyscallError("truncate", path);  // a trailing hole
   }
-  // Most layer files are root's 0644/0755: open() already made them right, and skipping two of
-  // the six syscalls per file is most of why this beats GNU tar.
+  // Most layer files are root's 0644/0755: open() already made them right. Skipping the chown
+  // and chmod leaves open, write, futimens, close per file, where GNU tar makes six calls.
   bool need_chown =
       static_cast<uid_t>(archive_entry_uid(entry)) != euid_ ||
       static_cast<gid_t>(archive_entry_gid(entry)) != dirs_.InheritedGid().value_or(egid_);

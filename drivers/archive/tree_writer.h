@@ -2,11 +2,11 @@
 // DirResolver so no entry can write outside the root. ApplyLayerTar's reader loop decides what an
 // entry means (whiteout, skipped, ordinary); TreeWriter does the filesystem work.
 //
-// Why not archive_write_disk: it resolves every name from the cwd (or an absolute path) and its
-// ARCHIVE_EXTRACT_SECURE_SYMLINKS check lstat()s each component of every entry, which measured
-// 1.8x slower than GNU tar on a 20,000-file layer; and without that flag a symlink swapped in for a
-// directory mid-archive is followed. Writing with *at() calls on checked directory fds is both
-// safe against that and faster than GNU tar (see DirResolver).
+// Why not archive_write_disk: it resolves every name from the cwd (or an absolute path), and
+// without ARCHIVE_EXTRACT_SECURE_SYMLINKS a symlink swapped in for a directory mid-archive is
+// followed. On a 20,000-file layer (tmpfs) it took 1.2-1.5x GNU tar's time, and 2.2x with that
+// flag, which lstat()s every component of every entry. Writing with *at() calls on checked
+// directory fds is safe by construction and costs 4 syscalls per regular file (GNU tar: 6).
 //
 // Directory modes and times are applied by Finish(), after every entry: creating children changes
 // a directory's mtime, and a read-only mode would block a non-root writer.
