@@ -4,7 +4,7 @@
 
 #include "core/strings.h"
 #include "drivers/overlay/overlay_driver.h"
-#include "drivers/vfs/fs_tree.h"
+#include "drivers/fs_tree.h"
 #include "drivers/vfs/vfs_driver.h"
 
 namespace strata::drivers {
@@ -14,24 +14,9 @@ namespace {
 // land; vfs (full copies, works anywhere) is always last.
 constexpr DriverEntry kDrivers[] = {
     {"overlay", "overlayfs layers (overlay2 layout), native diff", &overlay::ProbeOverlay,
-     &overlay::NewOverlayDriver},
+     &overlay::NewOverlayDriver, &overlay::CheckOverlayOptions},
     {"vfs", "full copy per layer; works anywhere, slow and large", &vfs::ProbeVfs,
-     &vfs::NewVfsDriver},
-};
-
-// Options checks for every driver, so a typo in the options of a driver that is not selected
-// (yet) is still an error. Same order as kDrivers. (A candidate for a DriverEntry field.)
-struct OptionsCheck {
-  std::string_view name;
-  Status (*check)(const nlohmann::json& options);
-};
-constexpr OptionsCheck kOptionsChecks[] = {
-    {"overlay",
-     [](const nlohmann::json& options) -> Status {
-       auto parsed = overlay::ParseOverlayOptions(options);
-       return parsed.ok() ? Ok() : Status(std::move(parsed).error());
-     }},
-    {"vfs", &vfs::CheckVfsOptions},
+     &vfs::NewVfsDriver, &vfs::CheckVfsOptions},
 };
 
 std::vector<std::string_view> DriverNames() {
@@ -56,12 +41,11 @@ Status CheckOptionNames(const nlohmann::json& all_options) {
   if (all_options.is_null()) return Ok();
   if (!all_options.is_object()) return Error(EINVAL, "driver-opts: expected an object");
   for (const auto& [key, value] : all_options.items()) {
-    if (FindDriver(key) == nullptr) {
+    const DriverEntry* entry = FindDriver(key);
+    if (entry == nullptr) {
       return Error(EINVAL, "driver-opts.\"" + key + "\": unknown driver" + DidYouMean(key));
     }
-    for (const OptionsCheck& check : kOptionsChecks) {
-      if (check.name == key) STRATA_TRY(check.check(value));
-    }
+    STRATA_TRY(entry->check_options(value));
   }
   return Ok();
 }
@@ -85,7 +69,7 @@ Result<const DriverEntry*> DriverWithState(const DriverEnv& env) {
   }
   if (with_state.size() > 1) {
     return Error(EINVAL, env.root + " holds state of several drivers (" + Join(with_state, ", ") +
-                             "): choose one explicitly with storage-driver / --driver");
+                             "): choose one with \"driver\" in the config file or --driver");
   }
   return found;
 }

@@ -32,6 +32,9 @@ struct DriverEntry {
   // null/empty). Unknown keys, wrong types and impossible values: EINVAL naming
   // "driver-opts.<name>.<key>" and what was expected.
   Result<std::unique_ptr<Driver>> (*create)(const DriverEnv& env, const nlohmann::json& options);
+  // Validates `options` without building the driver, so a typo in the options of a driver that
+  // is not selected is still an error. Same errors as `create` gives for bad options.
+  Status (*check_options)(const nlohmann::json& options);
 };
 
 // All drivers, in auto-detect priority order.

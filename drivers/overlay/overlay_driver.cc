@@ -11,7 +11,7 @@
 #include "core/unique_fd.h"
 #include "drivers/overlay/changes.h"
 #include "drivers/overlay/layout.h"
-#include "drivers/vfs/fs_tree.h"
+#include "drivers/fs_tree.h"
 
 namespace strata::drivers::overlay {
 namespace {

@@ -38,6 +38,8 @@ Result<std::unique_ptr<Driver>> NewOverlayDriver(const DriverEnv& env,
 // types, options containing ',' and options strata sets itself (lowerdir, upperdir, workdir,
 // index, redirect_dir, metacopy, ...).
 Result<std::vector<std::string>> ParseOverlayOptions(const nlohmann::json& options);
+// ParseOverlayOptions for the registry's options check.
+Status CheckOverlayOptions(const nlohmann::json& options);
 
 // The driver over an existing home with explicit features (tests use this to force a method).
 // `mounts` must outlive the driver.

@@ -10,7 +10,7 @@
 #include "core/strings.h"
 #include "drivers/overlay/layout.h"
 #include "drivers/overlay/overlay_driver.h"
-#include "drivers/vfs/fs_tree.h"
+#include "drivers/fs_tree.h"
 
 namespace strata::drivers::overlay {
 namespace {
@@ -82,6 +82,11 @@ Result<std::vector<std::string>> ParseOverlayOptions(const nlohmann::json& optio
     }
   }
   return extra;
+}
+
+Status CheckOverlayOptions(const nlohmann::json& options) {
+  auto parsed = ParseOverlayOptions(options);
+  return parsed.ok() ? Ok() : Status(std::move(parsed).error());
 }
 
 Status ProbeOverlay(const DriverEnv& env) {

@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "core/unique_fd.h"
-#include "drivers/vfs/fs_tree.h"
+#include "drivers/fs_tree.h"
 
 namespace strata::drivers::fs {
 namespace {

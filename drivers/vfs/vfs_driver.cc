@@ -8,7 +8,7 @@
 
 #include "core/unique_fd.h"
 #include "drivers/archive/archive.h"
-#include "drivers/vfs/fs_tree.h"
+#include "drivers/fs_tree.h"
 
 namespace strata::drivers::vfs {
 namespace {

@@ -15,7 +15,7 @@
 #include <fstream>
 #include <string>
 
-#include "drivers/vfs/fs_tree.h"
+#include "drivers/fs_tree.h"
 
 namespace strata::drivers::vfs {
 namespace {

@@ -1,4 +1,4 @@
-#include "drivers/vfs/fs_tree.h"
+#include "drivers/fs_tree.h"
 
 #include <dirent.h>
 #include <fcntl.h>
