@@ -272,4 +272,13 @@ Error Store::SqliteError(int rc, std::string_view what) const {
   return Error(code, std::move(message));
 }
 
+Status Store::NonDurable(const std::function<Status()>& body) {
+  if (in_transaction_) return Error(EINVAL, "store: NonDurable inside a transaction");
+  STRATA_TRY(Exec("PRAGMA synchronous=NORMAL"));
+  Status result = body();
+  Status restored = Exec("PRAGMA synchronous=FULL");
+  if (!result.ok()) return result;
+  return restored;
+}
+
 }  // namespace strata

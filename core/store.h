@@ -119,6 +119,12 @@ class Store {
   Status Transaction(const std::function<Status()>& body);
   bool InTransaction() const { return in_transaction_; }
 
+  // Runs `body` with synchronous=NORMAL instead of FULL: its commits survive a crash of the
+  // process but may be lost with the machine (WAL: no fsync per commit). Only for state that
+  // does not outlive a reboot anyway, such as mount reference counts (mounts are gone after a
+  // reboot and reconciliation resets the counts). Must not be called inside a Transaction.
+  Status NonDurable(const std::function<Status()>& body);
+
   // An Error for SQLite result code `rc` on this connection, wrapped in `what`. Public for
   // Statement; callers normally never need it.
   Error SqliteError(int rc, std::string_view what) const;

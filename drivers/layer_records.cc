@@ -111,14 +111,18 @@ Status LayerStore::DeleteRecord(const std::string& id) {
 }
 
 // Callers hold the id lock, so this read-modify-write of the count cannot race.
+// Mount references do not outlive a reboot (the mounts do not), so their updates need not be
+// fsynced: NonDurable keeps them safe against a crashed process, which is what matters here.
 Status LayerStore::SetMount(const std::string& id, int count, const std::string& path) {
-  STRATA_ASSIGN_OR_RETURN(
-      Statement stmt,
-      store_.Prepare("UPDATE layers SET mount_count = ?2, mount_path = ?3 WHERE id = ?1"));
-  STRATA_TRY(stmt.Bind(1, id));
-  STRATA_TRY(stmt.Bind(2, int64_t{count}));
-  STRATA_TRY(stmt.Bind(3, path));
-  return stmt.Run();
+  return store_.NonDurable([&]() -> Status {
+    STRATA_ASSIGN_OR_RETURN(
+        Statement stmt,
+        store_.Prepare("UPDATE layers SET mount_count = ?2, mount_path = ?3 WHERE id = ?1"));
+    STRATA_TRY(stmt.Bind(1, id));
+    STRATA_TRY(stmt.Bind(2, int64_t{count}));
+    STRATA_TRY(stmt.Bind(3, path));
+    return stmt.Run();
+  });
 }
 
 // --- Lookup -----------------------------------------------------------------------------------

@@ -140,12 +140,15 @@ Result<std::string> LayerStore::Mount(const std::string& id) {
   }
   // The reference is persisted before the mount: a crash in between leaves a count without a
   // mount, which Reconcile resets. The other order could leak a mount nobody counts.
-  STRATA_TRY(SetMount(full, count + 1, ""));
+  const std::string expected_path = driver_.MountPath(full);
+  STRATA_TRY(SetMount(full, count + 1, expected_path));
   Result<std::string> path = driver_.Mount(full);
   if (!path.ok()) {
     (void)SetMount(full, count, "");  // best effort: Reconcile fixes a stale count
     return std::move(path).error().Wrap("mount layer " + full);
   }
+  if (*path == expected_path) return path;
+  // A driver whose Mount put the layer elsewhere than MountPath said: record where.
   Status recorded = SetMount(full, count + 1, *path);
   if (!recorded.ok()) {
     (void)driver_.Unmount(full);  // best effort: undo what nobody can count

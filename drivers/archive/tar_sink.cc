@@ -32,17 +32,6 @@ Status AddFilter(struct archive* a, Compression compression) {
   return Ok();
 }
 
-std::string Hex(const unsigned char* bytes, unsigned size) {
-  static constexpr char kDigits[] = "0123456789abcdef";
-  std::string hex;
-  hex.reserve(size * 2);
-  for (unsigned i = 0; i < size; ++i) {
-    hex += kDigits[bytes[i] >> 4];
-    hex += kDigits[bytes[i] & 0xf];
-  }
-  return hex;
-}
-
 }  // namespace
 
 TarSink::TarSink(int out_fd) : out_fd_(out_fd) {}
@@ -53,10 +42,6 @@ TarSink::~TarSink() {
 
 Result<std::unique_ptr<TarSink>> TarSink::Open(int out_fd, Compression compression) {
   std::unique_ptr<TarSink> sink(new TarSink(out_fd));
-  sink->sha256_.reset(EVP_MD_CTX_new());
-  if (!sink->sha256_ || EVP_DigestInit_ex(sink->sha256_.get(), EVP_sha256(), nullptr) != 1) {
-    return Error(ENOMEM, "sha256 init");
-  }
   sink->archive_.reset(archive_write_new());
   struct archive* a = sink->archive_.get();
   if (a == nullptr) return Error(ENOMEM, "archive_write_new");
@@ -90,10 +75,7 @@ la_ssize_t TarSink::WriteCallback(struct archive* a, void* self, const void* buf
     }
     done += static_cast<size_t>(n);
   }
-  if (EVP_DigestUpdate(sink->sha256_.get(), buf, size) != 1) {
-    archive_set_error(a, ENOMEM, "sha256 update");
-    return -1;
-  }
+  sink->sha256_.Update(buf, size);
   sink->bytes_ += size;
   return static_cast<la_ssize_t>(size);
 }
@@ -120,11 +102,8 @@ Result<ExportStats> TarSink::Finish() {
   if (archive_write_close(archive_.get()) != ARCHIVE_OK) {
     return ArchiveError(archive_.get(), "finish layer");
   }
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned size = 0;
-  if (EVP_DigestFinal_ex(sha256_.get(), digest, &size) != 1) return Error(EIO, "sha256 final");
   ExportStats stats;
-  stats.digest = "sha256:" + Hex(digest, size);
+  STRATA_ASSIGN_OR_RETURN(stats.digest, sha256_.Final());
   stats.size_bytes = bytes_;
   stats.entries = entries_;
   return stats;

@@ -4,12 +4,12 @@
 
 #include <archive.h>
 #include <archive_entry.h>
-#include <openssl/evp.h>
 
 #include <cstdint>
 #include <memory>
 #include <string_view>
 
+#include "core/digest.h"
 #include "core/result.h"
 #include "core/unique_fd.h"
 #include "drivers/archive/archive.h"
@@ -41,7 +41,7 @@ class TarSink {
 
   // Declared before archive_ so it outlives it: freeing an archive may still flush through
   // WriteCallback.
-  CPtr<EVP_MD_CTX, EVP_MD_CTX_free> sha256_;
+  BackgroundSha256 sha256_;  // hashes on its own thread, overlapping the writes
   WriteArchive archive_;
   int out_fd_;
   uint64_t bytes_ = 0;
