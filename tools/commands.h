@@ -26,6 +26,7 @@ struct CommandGroup {
 void SetupInfo(CLI::App& app, Context& ctx, Action& action);
 void SetupDriver(CLI::App& app, Context& ctx, Action& action);
 void SetupLayer(CLI::App& app, Context& ctx, Action& action);
+void SetupDm(CLI::App& app, Context& ctx, Action& action);
 
 inline constexpr std::array kCommandGroups = {
     CommandGroup{"info", "Show the effective config, where each value came from, and the driver",
@@ -34,6 +35,7 @@ inline constexpr std::array kCommandGroups = {
                  SetupDriver},
     CommandGroup{"layer", "Create, mount, diff, import and export image and container layers",
                  SetupLayer},
+    CommandGroup{"dm", "Show strata's device-mapper devices and their mapping tables", SetupDm},
 };
 
 }  // namespace strata::cli
