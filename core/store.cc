@@ -31,6 +31,7 @@ CREATE TABLE layers (
 CREATE INDEX layers_parent ON layers(parent);
 CREATE INDEX layers_state ON layers(state);
 )sql"},
+    {2, "CREATE TABLE thin_pools (name TEXT PRIMARY KEY NOT NULL, last_thin_id INTEGER NOT NULL DEFAULT 0); CREATE TABLE thin_devices (pool TEXT NOT NULL, thin_id INTEGER NOT NULL, size_sectors INTEGER NOT NULL, name TEXT NOT NULL DEFAULT '', state TEXT NOT NULL CHECK (state IN ('creating', 'ready', 'deleting')), PRIMARY KEY (pool, thin_id)); CREATE TABLE thin_journal (id INTEGER PRIMARY KEY AUTOINCREMENT, pool TEXT NOT NULL, kind TEXT NOT NULL, args TEXT NOT NULL DEFAULT '', thin_id INTEGER NULL, state TEXT NOT NULL CHECK (state IN ('intent', 'kernel-done', 'committed')), txid_before INTEGER NOT NULL, txid_after INTEGER NOT NULL); CREATE INDEX thin_journal_open ON thin_journal(pool, state);"},
 };
 
 // Maps an (extended) SQLite result code to the errno strata callers branch on.
@@ -93,9 +94,27 @@ std::span<const Migration> StoreMigrations() { return kMigrations; }
 
 // --- Statement --------------------------------------------------------------------------------
 
-Statement::Statement(Statement&&) noexcept = default;
-Statement& Statement::operator=(Statement&&) noexcept = default;
-Statement::~Statement() = default;
+Statement::Statement(Statement&& other) noexcept
+    : store_(other.store_), stmt_(std::exchange(other.stmt_, nullptr)), cached_(other.cached_) {}
+
+Statement& Statement::operator=(Statement&& other) noexcept {
+  if (this != &other) {
+    Statement released(std::move(*this));  // hands ours back (or finalises it) at scope end
+    store_ = other.store_;
+    stmt_ = std::exchange(other.stmt_, nullptr);
+    cached_ = other.cached_;
+  }
+  return *this;
+}
+
+Statement::~Statement() {
+  if (stmt_ == nullptr) return;
+  if (cached_) {
+    store_->ReturnToCache(stmt_);
+  } else {
+    (void)sqlite3_finalize(stmt_);  // errors were reported by Step
+  }
+}
 
 Status Statement::BindResult(int rc, int idx) {
   if (rc == SQLITE_OK) return Ok();
@@ -103,23 +122,23 @@ Status Statement::BindResult(int rc, int idx) {
 }
 
 Status Statement::Bind(int idx, int64_t value) {
-  return BindResult(sqlite3_bind_int64(stmt_.get(), idx, value), idx);
+  return BindResult(sqlite3_bind_int64(stmt_, idx, value), idx);
 }
 
 Status Statement::Bind(int idx, std::string_view value) {
-  return BindResult(sqlite3_bind_text64(stmt_.get(), idx, value.data(), value.size(),
+  return BindResult(sqlite3_bind_text64(stmt_, idx, value.data(), value.size(),
                                         SQLITE_TRANSIENT, SQLITE_UTF8),
                     idx);
 }
 
-Status Statement::BindNull(int idx) { return BindResult(sqlite3_bind_null(stmt_.get(), idx), idx); }
+Status Statement::BindNull(int idx) { return BindResult(sqlite3_bind_null(stmt_, idx), idx); }
 
 Result<bool> Statement::Step() {
-  int rc = sqlite3_step(stmt_.get());
+  int rc = sqlite3_step(stmt_);
   if (rc == SQLITE_ROW) return true;
   if (rc == SQLITE_DONE) return false;
   Error error = store_->SqliteError(rc, "");
-  (void)sqlite3_reset(stmt_.get());  // the error is reported above; reset only readies a retry
+  (void)sqlite3_reset(stmt_);  // the error is reported above; reset only readies a retry
   return error;
 }
 
@@ -130,19 +149,19 @@ Status Statement::Run() {
   }
 }
 
-void Statement::Reset() { (void)sqlite3_reset(stmt_.get()); }  // errors were reported by Step
+void Statement::Reset() { (void)sqlite3_reset(stmt_); }  // errors were reported by Step
 
-int64_t Statement::ColumnInt(int col) const { return sqlite3_column_int64(stmt_.get(), col); }
+int64_t Statement::ColumnInt(int col) const { return sqlite3_column_int64(stmt_, col); }
 
 std::string Statement::ColumnText(int col) const {
-  const unsigned char* text = sqlite3_column_text(stmt_.get(), col);
+  const unsigned char* text = sqlite3_column_text(stmt_, col);
   if (text == nullptr) return "";
-  int size = sqlite3_column_bytes(stmt_.get(), col);
+  int size = sqlite3_column_bytes(stmt_, col);
   return std::string(reinterpret_cast<const char*>(text), static_cast<size_t>(size));
 }
 
 bool Statement::ColumnIsNull(int col) const {
-  return sqlite3_column_type(stmt_.get(), col) == SQLITE_NULL;
+  return sqlite3_column_type(stmt_, col) == SQLITE_NULL;
 }
 
 // --- Store ------------------------------------------------------------------------------------
@@ -150,7 +169,17 @@ bool Statement::ColumnIsNull(int col) const {
 Store::Store(std::string path, sqlite3* db, std::chrono::milliseconds busy_timeout)
     : path_(std::move(path)), db_(db), busy_timeout_(busy_timeout) {}
 
-Store::~Store() = default;
+Store::~Store() {
+  for (auto& [sql, cached] : cache_) (void)sqlite3_finalize(cached.stmt);  // before db_ closes
+}
+
+void Store::ReturnToCache(sqlite3_stmt* stmt) {
+  (void)sqlite3_reset(stmt);  // errors were reported by Step
+  (void)sqlite3_clear_bindings(stmt);
+  for (auto& [sql, cached] : cache_) {
+    if (cached.stmt == stmt) cached.in_use = false;
+  }
+}
 
 Result<std::unique_ptr<Store>> Store::Open(const std::string& db_path, StoreOptions options) {
   std::span<const Migration> migrations =
@@ -222,12 +251,23 @@ std::string Store::Dir() const {
 }
 
 Result<Statement> Store::Prepare(std::string_view sql) {
+  std::string key(sql);
+  auto it = cache_.find(key);
+  if (it != cache_.end() && !it->second.in_use) {
+    it->second.in_use = true;
+    return Statement(this, it->second.stmt, /*cached=*/true);
+  }
   sqlite3_stmt* raw = nullptr;
-  int rc = sqlite3_prepare_v2(db_.get(), sql.data(), static_cast<int>(sql.size()), &raw, nullptr);
-  Statement stmt(this, raw);  // owns `raw` from here, also on error
-  if (rc != SQLITE_OK) return SqliteError(rc, "prepare \"" + std::string(sql.substr(0, 60)) + "\"");
+  int rc = sqlite3_prepare_v3(db_.get(), sql.data(), static_cast<int>(sql.size()),
+                              SQLITE_PREPARE_PERSISTENT, &raw, nullptr);
+  if (rc != SQLITE_OK) {
+    (void)sqlite3_finalize(raw);  // null-safe
+    return SqliteError(rc, "prepare \"" + std::string(sql.substr(0, 60)) + "\"");
+  }
   if (raw == nullptr) return Error(EINVAL, "prepare: empty SQL");
-  return stmt;
+  if (it != cache_.end()) return Statement(this, raw, /*cached=*/false);  // nested use
+  cache_.emplace(std::move(key), CachedStatement{raw, true});
+  return Statement(this, raw, /*cached=*/true);
 }
 
 Status Store::Exec(std::string_view sql) {
@@ -274,9 +314,13 @@ Error Store::SqliteError(int rc, std::string_view what) const {
 
 Status Store::NonDurable(const std::function<Status()>& body) {
   if (in_transaction_) return Error(EINVAL, "store: NonDurable inside a transaction");
-  STRATA_TRY(Exec("PRAGMA synchronous=NORMAL"));
+  auto pragma = [this](std::string_view sql) -> Status {
+    STRATA_ASSIGN_OR_RETURN(Statement stmt, Prepare(sql));
+    return stmt.Run();
+  };
+  STRATA_TRY(pragma("PRAGMA synchronous=NORMAL"));
   Status result = body();
-  Status restored = Exec("PRAGMA synchronous=FULL");
+  Status restored = pragma("PRAGMA synchronous=FULL");
   if (!result.ok()) return result;
   return restored;
 }

@@ -23,6 +23,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <unordered_map>
 #include <string_view>
 
 #include "core/result.h"
@@ -54,7 +55,8 @@ struct StoreOptions {
 class Store;
 
 // A prepared statement. Parameter indexes are 1-based (SQLite's), column indexes 0-based.
-// Move-only; finalises on destruction. Borrowed from its Store, which must outlive it.
+// Move-only. Borrowed from its Store, which must outlive it: statements come from the Store's
+// cache (compiled once per SQL text) and go back to it, reset and unbound, on destruction.
 class Statement {
  public:
   Statement(Statement&&) noexcept;
@@ -80,11 +82,13 @@ class Statement {
 
  private:
   friend class Store;
-  Statement(Store* store, sqlite3_stmt* stmt) : store_(store), stmt_(stmt) {}
+  Statement(Store* store, sqlite3_stmt* stmt, bool cached)
+      : store_(store), stmt_(stmt), cached_(cached) {}
   Status BindResult(int rc, int idx);
 
   Store* store_;
-  CPtr<sqlite3_stmt, sqlite3_finalize> stmt_;
+  sqlite3_stmt* stmt_;  // finalised, or handed back to store_'s cache when cached_
+  bool cached_;
 };
 
 class Store {
@@ -134,8 +138,19 @@ class Store {
   Status Configure();
   Status Migrate(std::span<const Migration> migrations);
 
+  friend class Statement;
+  // Called by ~Statement for a cached statement: marks it free for the next Prepare.
+  void ReturnToCache(sqlite3_stmt* stmt);
+
   std::string path_;
   CPtr<sqlite3, sqlite3_close_v2> db_;
+  // SQL text -> compiled statement and whether a Statement holds it now. A second Prepare of a
+  // held text (nested use) gets an uncached statement. Finalised before db_ closes.
+  struct CachedStatement {
+    sqlite3_stmt* stmt = nullptr;
+    bool in_use = false;
+  };
+  std::unordered_map<std::string, CachedStatement> cache_;
   std::chrono::milliseconds busy_timeout_;
   bool in_transaction_ = false;
 };

@@ -163,7 +163,8 @@ Status LayerStore::Unmount(const std::string& id) {
   STRATA_ASSIGN_OR_RETURN(
       LayerLock lock, LayerLock::Acquire(locks_dir_, full, LayerLock::Wait::kBlock, lock_timeout_));
   STRATA_ASSIGN_OR_RETURN(Row row, LoadReady(full));
-  STRATA_TRY(Reconcile(row));
+  // No Reconcile here: dropping the last reference unmounts, which is idempotent, so a mount
+  // that vanished behind our back needs no check (and the hot path parses no mountinfo).
   const int count = row.record.mount_count;
   if (count == 0) return Ok();
   if (count > 1) return SetMount(full, count - 1, row.mount_path);

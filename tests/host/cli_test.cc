@@ -49,7 +49,9 @@ TEST_F(CliTest, EveryCommandHasHelp) {
   const std::vector<std::vector<std::string>> commands = {
       {}, {"info"}, {"driver"}, {"driver", "ls"}, {"layer"}, {"layer", "create"},
       {"layer", "ls"}, {"layer", "inspect"}, {"layer", "mount"}, {"layer", "umount"},
-      {"layer", "rm"}, {"layer", "import"}, {"layer", "export"}, {"layer", "changes"}};
+      {"layer", "rm"}, {"layer", "import"}, {"layer", "export"}, {"layer", "changes"},
+      {"pool"}, {"pool", "create"}, {"pool", "status"}, {"pool", "extend"}, {"pool", "check"},
+      {"dm"}, {"dm", "ls"}, {"dm", "table"}};
   for (auto args : commands) {
     args.push_back("--help");
     auto r = RunStrata(root_, args);
@@ -95,6 +97,17 @@ TEST_F(CliTest, BadConfigIsRejectedNamingTheKey) {
   r = RunStrata(root_, {"--config", dir_ + "/missing.json", "info"});
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_THAT(r.err, HasSubstr("missing.json"));
+}
+
+TEST_F(CliTest, DeviceMapperCommandsSayItIsMissingOnThisKernel) {
+  if (fs::exists("/dev/mapper/control")) GTEST_SKIP() << "this kernel has device-mapper";
+  for (const std::vector<std::string>& args :
+       {std::vector<std::string>{"pool", "status"}, {"dm", "ls"}}) {
+    auto r = RunStrata(root_, args);
+    EXPECT_EQ(r.exit_code, 1) << args[0];
+    EXPECT_THAT(r.err, HasSubstr("device-mapper not available")) << args[0];
+  }
+  EXPECT_FALSE(fs::exists("/dev/mapper")) << "probing must not create /dev/mapper";
 }
 
 TEST_F(CliTest, UnknownDriverSuggestsTheClosest) {

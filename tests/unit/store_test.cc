@@ -223,5 +223,35 @@ TEST_F(StoreTest, BusyMessageUsesSecondsForWholeSeconds) {
   ASSERT_TRUE(first->Exec("ROLLBACK").ok());
 }
 
+TEST_F(StoreTest, CachedStatementsComeBackResetAndNestedUseGetsItsOwn) {
+  auto store = MustOpen();
+  ASSERT_TRUE(store->Exec("CREATE TABLE t (v INTEGER); INSERT INTO t VALUES (1), (2);").ok());
+  constexpr std::string_view kSql = "SELECT v FROM t WHERE v >= ?1 ORDER BY v";
+  {
+    auto first = store->Prepare(kSql);
+    ASSERT_TRUE(first.ok());
+    ASSERT_TRUE(first->Bind(1, int64_t{2}).ok());
+    ASSERT_TRUE(*first->Step());
+    EXPECT_EQ(first->ColumnInt(0), 2);
+    // The same text while `first` is mid-iteration: an independent statement.
+    auto nested = store->Prepare(kSql);
+    ASSERT_TRUE(nested.ok());
+    ASSERT_TRUE(nested->Bind(1, int64_t{1}).ok());
+    ASSERT_TRUE(*nested->Step());
+    EXPECT_EQ(nested->ColumnInt(0), 1);
+    ASSERT_TRUE(*nested->Step());
+    EXPECT_EQ(nested->ColumnInt(0), 2);
+    EXPECT_FALSE(*first->Step());
+  }
+  // Back from the cache: reset and unbound (NULL matches nothing), not left mid-row.
+  auto again = store->Prepare(kSql);
+  ASSERT_TRUE(again.ok());
+  EXPECT_FALSE(*again->Step());
+  Statement moved = std::move(again).value();
+  moved.Reset();
+  ASSERT_TRUE(moved.Bind(1, int64_t{1}).ok());
+  EXPECT_TRUE(*moved.Step());
+}
+
 }  // namespace
 }  // namespace strata
