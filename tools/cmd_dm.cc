@@ -28,15 +28,6 @@ std::string DevNumber(uint32_t major, uint32_t minor) {
   return std::to_string(major) + ":" + std::to_string(minor);
 }
 
-Status Available() {
-  Status probe = sys::ProbeDeviceMapper();
-  if (probe.ok()) return probe;
-  std::string reason = probe.error().message();
-  constexpr std::string_view kPrefix = "device-mapper: ";
-  if (reason.rfind(kPrefix, 0) == 0) reason.erase(0, kPrefix.size());
-  return Error(probe.error().code(), "device-mapper not available: " + reason);
-}
-
 // Every dm device on the system, with its info; devices gone since the listing are skipped.
 Result<std::vector<sys::DmDeviceInfo>> AllDevices(sys::DeviceMapper& dm) {
   STRATA_ASSIGN_OR_RETURN(std::vector<sys::DmListEntry> list, dm.List());
@@ -106,7 +97,7 @@ std::vector<std::string> TargetTypes(sys::DeviceMapper& dm, const std::string& n
 }
 
 int RunDmLs(Context& ctx) {
-  if (Status s = Available(); !s.ok()) return ReportError(s.error());
+  if (Status s = RequireDeviceMapper(); !s.ok()) return ReportError(s.error());
   sys::DeviceMapper& dm = sys::LinuxDeviceMapper();
   auto devices = AllDevices(dm);
   if (!devices.ok()) return ReportError(devices.error().Wrap("dm ls"));
@@ -162,7 +153,7 @@ void PrintTableText(const sys::DmDeviceInfo& info, const nlohmann::json& targets
 }
 
 int RunDmTable(Context& ctx, const std::string& name) {
-  if (Status s = Available(); !s.ok()) return ReportError(s.error());
+  if (Status s = RequireDeviceMapper(); !s.ok()) return ReportError(s.error());
   sys::DeviceMapper& dm = sys::LinuxDeviceMapper();
   std::string what = "dm table " + name;
   auto info = dm.Info(name);

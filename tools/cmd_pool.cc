@@ -29,15 +29,6 @@ struct PoolFlags {
   bool repair = false;
 };
 
-Status Available() {
-  Status probe = sys::ProbeDeviceMapper();
-  if (probe.ok()) return probe;
-  std::string reason = probe.error().message();
-  constexpr std::string_view kPrefix = "device-mapper: ";
-  if (reason.rfind(kPrefix, 0) == 0) reason.erase(0, kPrefix.size());
-  return Error(probe.error().code(), "device-mapper not available: " + reason);
-}
-
 Result<PoolConfig> LoadPoolConfig(Context& ctx) {
   STRATA_ASSIGN_OR_RETURN(const Config* config, ctx.GetConfig());
   const nlohmann::json& opts = config->driver_opts.value;
@@ -48,7 +39,7 @@ Result<PoolConfig> LoadPoolConfig(Context& ctx) {
 // The environment of the pool: the Linux seams, the store, the root. Probes dm first so every
 // pool command fails the same clear way on a kernel without it.
 Result<thinpool::PoolEnv> PoolEnvFor(Context& ctx) {
-  STRATA_TRY(Available());
+  STRATA_TRY(RequireDeviceMapper());
   STRATA_ASSIGN_OR_RETURN(const Config* config, ctx.GetConfig());
   STRATA_ASSIGN_OR_RETURN(Store * store, ctx.GetStore());
   return thinpool::PoolEnv{&sys::LinuxDeviceMapper(), &sys::LinuxLoop(), store, config->root.value};

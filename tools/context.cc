@@ -6,6 +6,7 @@
 #include <filesystem>
 
 #include "core/log.h"
+#include "core/sys/device_mapper.h"
 #include "core/sys/mounts.h"
 
 namespace strata::cli {
@@ -56,6 +57,15 @@ Result<drivers::LayerStore*> Context::GetLayers() {
   STRATA_ASSIGN_OR_RETURN(drivers::Selection * selection, GetDriver());
   STRATA_ASSIGN_OR_RETURN(layers_, drivers::LayerStore::Open(*store, *selection->driver));
   return layers_.get();
+}
+
+Status RequireDeviceMapper() {
+  Status probe = sys::ProbeDeviceMapper();
+  if (probe.ok()) return probe;
+  std::string reason = probe.error().message();
+  constexpr std::string_view kPrefix = "device-mapper: ";
+  if (reason.rfind(kPrefix, 0) == 0) reason.erase(0, kPrefix.size());
+  return Error(probe.error().code(), "device-mapper not available: " + reason);
 }
 
 int ReportError(const Error& error) {

@@ -41,6 +41,9 @@ class Context {
   std::unique_ptr<drivers::LayerStore> layers_;
 };
 
+// OK when this kernel has device-mapper; otherwise "device-mapper not available: <why>".
+Status RequireDeviceMapper();
+
 // Prints "strata: error: <message>" once, on stderr, and returns the exit code for it.
 int ReportError(const Error& error);
 
