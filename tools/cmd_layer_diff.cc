@@ -76,7 +76,11 @@ Result<archive::ExportStats> ExportToFile(drivers::LayerStore& layers, const std
   UniqueFd out(::open(output.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
   if (!out) return Error::FromErrno("create " + output);
   auto remove_partial = MakeGuard([&] { (void)::unlink(output.c_str()); });  // best effort
-  STRATA_ASSIGN_OR_RETURN(archive::ExportStats stats, layers.Export(id, out.Get(), c));
+  Result<archive::ExportStats> exported = [&] {
+    FdProgress progress("export " + output, out.Get(), 0);  // bytes written so far
+    return layers.Export(id, out.Get(), c);
+  }();
+  STRATA_ASSIGN_OR_RETURN(archive::ExportStats stats, std::move(exported));
   if (::close(out.Release()) != 0) return Error::FromErrno("close " + output);
   remove_partial.Release();
   return stats;
