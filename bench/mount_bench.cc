@@ -9,12 +9,12 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
-#include <sstream>
 #include <string>
 
 #include "core/store.h"
 #include "core/sys/mounts.h"
 #include "drivers/layer_store.h"
+#include "drivers/overlay/layout.h"
 #include "drivers/overlay/mount_plan.h"
 #include "drivers/registry.h"
 
@@ -37,17 +37,6 @@ auto Must(R&& r, const std::string& what) {
 std::string ReadFile(const std::string& path) {
   std::ifstream in(path);
   return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
-// The container's lower links, from the overlay2 `lower` file ("l/A:l/B", nearest first).
-std::vector<std::string> LowerLinks(const std::string& home, const std::string& id) {
-  std::vector<std::string> links;
-  std::stringstream lower(ReadFile(home + "/" + id + "/lower"));
-  for (std::string item; std::getline(lower, item, ':');) {
-    while (!item.empty() && item.back() == '\n') item.pop_back();
-    links.push_back(item.substr(item.find('/') + 1));
-  }
-  return links;
 }
 
 double SecondsPerCycle(Clock::time_point start, int iterations) {
@@ -90,7 +79,8 @@ int main(int argc, char** argv) {
   ov::OverlayFeatures classic;
   classic.index_off = classic.redirect_dir_off = classic.metacopy_off = true;
   const std::string home = selection.driver->Home();
-  auto plan = Must(ov::PlanOverlayMount({home, "ctr", LowerLinks(home, "ctr")},
+  auto links = Must(ov::ParseLowerFile(ReadFile(home + "/ctr/lower")), "read lower file");
+  auto plan = Must(ov::PlanOverlayMount({home, "ctr", links},
                                         ov::MountAccess::kReadWrite, classic),
                    "plan");
   ::mkdir(plan.target.c_str(), 0755);

@@ -12,6 +12,11 @@
 #include "core/sys/mounts.h"
 #include "core/unique_fd.h"
 
+// The seam's header mirrors these so callers need no kernel header.
+static_assert(strata::sys::kMsRdonly == MS_RDONLY);
+static_assert(strata::sys::kMountAttrRdonly == MOUNT_ATTR_RDONLY);
+static_assert(strata::sys::kMntDetach == MNT_DETACH);
+
 namespace strata::sys {
 namespace {
 

@@ -30,6 +30,12 @@ struct MountEntry {  // one line of /proc/self/mountinfo
   std::string super_options;
 };
 
+// Flag values for the calls below, so callers need no kernel header (those stay in
+// core/sys/linux_*.cc, which checks these against them at compile time).
+inline constexpr unsigned long kMsRdonly = 1;      // mount(2) MS_RDONLY
+inline constexpr uint64_t kMountAttrRdonly = 0x1;  // fsmount(2) MOUNT_ATTR_RDONLY
+inline constexpr int kMntDetach = 2;               // umount2(2) MNT_DETACH
+
 class Mounts {
  public:
   virtual ~Mounts() = default;

@@ -73,10 +73,9 @@ Result<OverlayMountPlan> PlanOverlayMount(const OverlayLayerInfo& layer, MountAc
 // single-threaded). Errors: those of the seam (ENOSYS from MountNewApi: no new mount API).
 Status ApplyOverlayMount(sys::Mounts& mounts, const OverlayMountPlan& plan);
 
-// Flag values of the seam's Mounts calls, from <sys/mount.h>/<linux/mount.h> (kernel headers
-// stay in core/sys). ABI constants.
-inline constexpr unsigned long kMsRdonly = 1;      // MS_RDONLY
-inline constexpr uint64_t kMountAttrRdonly = 0x1;  // MOUNT_ATTR_RDONLY
-inline constexpr int kMntDetach = 2;               // MNT_DETACH
+// The seam's flag values (core/sys/mounts.h), used by the apply step and the driver.
+using sys::kMntDetach;
+using sys::kMountAttrRdonly;
+using sys::kMsRdonly;
 
 }  // namespace strata::drivers::overlay

@@ -24,7 +24,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-constexpr int kMntDetach = 2;  // MNT_DETACH; <sys/mount.h> stays in core/sys
 
 std::string Octal(unsigned value) {
   char buf[16];
@@ -245,7 +244,7 @@ void DetachMountsUnder(const std::string& dir) {
   }
   // Later entries are mounted on top of (or below) earlier ones: unmount in reverse order.
   for (auto it = targets.rbegin(); it != targets.rend(); ++it) {
-    (void)sys::LinuxMounts().Unmount(*it, kMntDetach);  // best effort: test cleanup
+    (void)sys::LinuxMounts().Unmount(*it, sys::kMntDetach);  // best effort: test cleanup
   }
 }
 
