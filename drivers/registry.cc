@@ -3,6 +3,7 @@
 #include <cerrno>
 
 #include "core/strings.h"
+#include "drivers/devicemapper/dm_driver.h"
 #include "drivers/overlay/overlay_driver.h"
 #include "drivers/fs_tree.h"
 #include "drivers/vfs/vfs_driver.h"
@@ -10,9 +11,12 @@
 namespace strata::drivers {
 namespace {
 
-// Auto-detect priority, best first. devicemapper goes before overlay and aufs after it when they
-// land; vfs (full copies, works anywhere) is always last.
+// Auto-detect priority, best first: devicemapper (a block device per layer, where the kernel has
+// device-mapper), overlay, then aufs when it lands; vfs (full copies, works anywhere) is last.
 constexpr DriverEntry kDrivers[] = {
+    {"devicemapper", "thin-pool snapshots, a block device per layer (device-mapper)",
+     &devicemapper::ProbeDevicemapper, &devicemapper::NewDevicemapperDriver,
+     &devicemapper::CheckDevicemapperOptions},
     {"overlay", "overlayfs layers (overlay2 layout), native diff", &overlay::ProbeOverlay,
      &overlay::NewOverlayDriver, &overlay::CheckOverlayOptions},
     {"vfs", "full copy per layer; works anywhere, slow and large", &vfs::ProbeVfs,

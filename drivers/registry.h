@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/result.h"
+#include "core/store.h"
 #include "core/sys/mounts.h"
 #include "drivers/driver.h"
 
@@ -20,6 +21,7 @@ namespace strata::drivers {
 struct DriverEnv {
   std::string root;                     // strata root; a driver's home is <root>/<name>
   sys::Mounts* mounts = nullptr;        // the mount seam (LinuxMounts() or a fake)
+  Store* store = nullptr;               // the metadata store (devicemapper keeps its map there)
 };
 
 struct DriverEntry {

@@ -125,6 +125,12 @@ class ThinPool {
   Status Grow(uint32_t thin_id, uint64_t new_size_sectors);
   // Thin devices recorded in the store.
   Result<std::vector<ThinRecord>> List();
+  // The thin device recorded under `name` (the lowest id if several), or nullopt.
+  Result<std::optional<ThinRecord>> FindByName(const std::string& name);
+  // Renames the store record of `thin_id` (the kernel knows ids only). ENOENT for an unknown id.
+  Status Rename(uint32_t thin_id, const std::string& name);
+  // /dev/mapper/strata-thin-<id>: the block node Activate makes.
+  static std::string DevicePath(uint32_t thin_id);
 
   // Grows the loop files (data, metadata or both) to the given sizes, refreshes the loops and
   // reloads the pool table. EINVAL when shrinking; EOPNOTSUPP unless loop-backed.

@@ -50,13 +50,50 @@ Result<std::vector<ThinRecord>> ThinPool::List() {
   }
 }
 
+namespace {
+// Runs a thin_devices SELECT (thin_id, size_sectors, name, state) and returns its first row.
+Result<std::optional<ThinRecord>> FirstThinRow(Statement& stmt) {
+  STRATA_ASSIGN_OR_RETURN(bool row, stmt.Step());
+  if (!row) return std::optional<ThinRecord>();
+  return std::optional<ThinRecord>(ThinRecord{static_cast<uint32_t>(stmt.ColumnInt(0)),
+                                              static_cast<uint64_t>(stmt.ColumnInt(1)),
+                                              stmt.ColumnText(2), stmt.ColumnText(3)});
+}
+}  // namespace
+
 Result<ThinRecord> ThinPool::FindThin(uint32_t thin_id) {
-  STRATA_ASSIGN_OR_RETURN(std::vector<ThinRecord> all, List());
-  for (ThinRecord& r : all) {
-    if (r.thin_id == thin_id) return std::move(r);
-  }
+  STRATA_ASSIGN_OR_RETURN(Statement stmt,
+                          env_.store->Prepare("SELECT thin_id, size_sectors, name, state FROM "
+                                              "thin_devices WHERE pool = ? AND thin_id = ?"));
+  STRATA_TRY(stmt.Bind(1, name_));
+  STRATA_TRY(stmt.Bind(2, static_cast<int64_t>(thin_id)));
+  STRATA_ASSIGN_OR_RETURN(std::optional<ThinRecord> found, FirstThinRow(stmt));
+  if (found) return std::move(*found);
   return Error(ENOENT, "pool " + name_ + ": no thin device " + std::to_string(thin_id));
 }
+
+Result<std::optional<ThinRecord>> ThinPool::FindByName(const std::string& name) {
+  STRATA_ASSIGN_OR_RETURN(
+      Statement stmt,
+      env_.store->Prepare("SELECT thin_id, size_sectors, name, state FROM thin_devices "
+                          "WHERE pool = ? AND name = ? ORDER BY thin_id LIMIT 1"));
+  STRATA_TRY(stmt.Bind(1, name_));
+  STRATA_TRY(stmt.Bind(2, name));
+  return FirstThinRow(stmt);
+}
+
+Status ThinPool::Rename(uint32_t thin_id, const std::string& name) {
+  STRATA_TRY(FindThin(thin_id));
+  STRATA_ASSIGN_OR_RETURN(
+      Statement stmt,
+      env_.store->Prepare("UPDATE thin_devices SET name = ? WHERE pool = ? AND thin_id = ?"));
+  STRATA_TRY(stmt.Bind(1, name));
+  STRATA_TRY(stmt.Bind(2, name_));
+  STRATA_TRY(stmt.Bind(3, static_cast<int64_t>(thin_id)));
+  return stmt.Run();
+}
+
+std::string ThinPool::DevicePath(uint32_t thin_id) { return "/dev/mapper/" + ThinDmName(thin_id); }
 
 Result<ThinPoolStatus> ThinPool::UsableStatus(bool for_new_device) {
   // LVM records the pool's transaction id in its own metadata: moving it would stop the VG from

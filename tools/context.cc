@@ -35,17 +35,17 @@ Result<Store*> Context::GetStore() {
   return store_.get();
 }
 
-drivers::DriverEnv Context::DriverEnvFor(const Config& config) const {
-  return drivers::DriverEnv{config.root.value, &sys::LinuxMounts()};
+drivers::DriverEnv Context::DriverEnvFor(const Config& config, Store* store) const {
+  return drivers::DriverEnv{config.root.value, &sys::LinuxMounts(), store};
 }
 
 Result<drivers::Selection*> Context::GetDriver() {
   if (selection_) return selection_.get();
   STRATA_ASSIGN_OR_RETURN(const Config* config, GetConfig());
-  STRATA_TRY(MakeRoot(config->root.value));
+  STRATA_ASSIGN_OR_RETURN(Store * store, GetStore());
   STRATA_ASSIGN_OR_RETURN(
       drivers::Selection selection,
-      drivers::SelectDriver(DriverEnvFor(*config), config->driver.value,
+      drivers::SelectDriver(DriverEnvFor(*config, store), config->driver.value,
                             config->driver_opts.value));
   selection_ = std::make_unique<drivers::Selection>(std::move(selection));
   return selection_.get();

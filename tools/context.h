@@ -32,7 +32,7 @@ class Context {
   // The layer store on the selected driver.
   Result<drivers::LayerStore*> GetLayers();
 
-  drivers::DriverEnv DriverEnvFor(const Config& config) const;
+  drivers::DriverEnv DriverEnvFor(const Config& config, Store* store = nullptr) const;
 
  private:
   std::unique_ptr<Config> config_;

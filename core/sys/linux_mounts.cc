@@ -14,7 +14,14 @@
 
 // The seam's header mirrors these so callers need no kernel header.
 static_assert(strata::sys::kMsRdonly == MS_RDONLY);
+static_assert(strata::sys::kMsBind == MS_BIND);
 static_assert(strata::sys::kMountAttrRdonly == MOUNT_ATTR_RDONLY);
+static_assert(strata::sys::kMountAttrNosuid == MOUNT_ATTR_NOSUID);
+static_assert(strata::sys::kMountAttrNodev == MOUNT_ATTR_NODEV);
+static_assert(strata::sys::kMountAttrNoexec == MOUNT_ATTR_NOEXEC);
+static_assert(strata::sys::kMountAttrNoatime == MOUNT_ATTR_NOATIME);
+static_assert(strata::sys::kMountAttrStrictatime == MOUNT_ATTR_STRICTATIME);
+static_assert(strata::sys::kMountAttrNodiratime == MOUNT_ATTR_NODIRATIME);
 static_assert(strata::sys::kMntDetach == MNT_DETACH);
 
 namespace strata::sys {

@@ -33,7 +33,14 @@ struct MountEntry {  // one line of /proc/self/mountinfo
 // Flag values for the calls below, so callers need no kernel header (those stay in
 // core/sys/linux_*.cc, which checks these against them at compile time).
 inline constexpr unsigned long kMsRdonly = 1;      // mount(2) MS_RDONLY
+inline constexpr unsigned long kMsBind = 4096;     // mount(2) MS_BIND
 inline constexpr uint64_t kMountAttrRdonly = 0x1;  // fsmount(2) MOUNT_ATTR_RDONLY
+inline constexpr uint64_t kMountAttrNosuid = 0x2;       // MOUNT_ATTR_NOSUID
+inline constexpr uint64_t kMountAttrNodev = 0x4;        // MOUNT_ATTR_NODEV
+inline constexpr uint64_t kMountAttrNoexec = 0x8;       // MOUNT_ATTR_NOEXEC
+inline constexpr uint64_t kMountAttrNoatime = 0x10;     // MOUNT_ATTR_NOATIME
+inline constexpr uint64_t kMountAttrStrictatime = 0x20; // MOUNT_ATTR_STRICTATIME
+inline constexpr uint64_t kMountAttrNodiratime = 0x80;  // MOUNT_ATTR_NODIRATIME
 inline constexpr int kMntDetach = 2;               // umount2(2) MNT_DETACH
 
 class Mounts {

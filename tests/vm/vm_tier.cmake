@@ -19,11 +19,11 @@ function(strata_add_vm_test name)
     LABELS vm FIXTURES_REQUIRED strata_vm RESOURCE_LOCK strata_vm TIMEOUT 600)
 endfunction()
 
-# strata_add_vm_gtest(TARGET): one ctest test that runs the whole gtest binary in one VM (a boot
-# costs ~5-10 s under TCG, so not one VM per test case). Use this for tests/vm/*.cc instead of
-# gtest_discover_tests, which would run the cases on the host kernel.
-function(strata_add_vm_gtest target)
-  strata_add_vm_test(${target} $<TARGET_FILE:${target}> --gtest_color=no)
+# strata_add_vm_gtest(NAME TARGET FILTER): one ctest test that runs the cases of the gtest binary
+# matching FILTER in one VM (a boot costs ~5-10 s under TCG, so not one VM per test case). Use
+# this for tests/vm/*.cc instead of gtest_discover_tests, which would run them on the host kernel.
+function(strata_add_vm_gtest name target filter)
+  strata_add_vm_test(${name} $<TARGET_FILE:${target}> --gtest_color=no --gtest_filter=${filter})
 endfunction()
 
 # The harness itself, from the host: exit codes, output, timeout and boot-failure paths.
@@ -33,3 +33,6 @@ set_tests_properties(vm_harness PROPERTIES
 
 # Device-mapper works in the VM: thin pool, thin device, ext4, snapshot, teardown.
 strata_add_vm_test(vm_dm_thin_smoke ${CMAKE_CURRENT_LIST_DIR}/vm_smoke_test.sh)
+
+# The devicemapper driver end to end from the CLI: auto-detect, embedded pool, layers, --size.
+strata_add_vm_test(vm_dm_cli ${CMAKE_CURRENT_LIST_DIR}/dm_cli_test.sh $<TARGET_FILE:strata>)

@@ -1,4 +1,4 @@
-#include "tests/host/conformance_support.h"
+#include "tests/conformance/conformance_support.h"
 
 #include <archive.h>
 #include <archive_entry.h>
