@@ -36,3 +36,7 @@ strata_add_vm_test(vm_dm_thin_smoke ${CMAKE_CURRENT_LIST_DIR}/vm_smoke_test.sh)
 
 # The devicemapper driver end to end from the CLI: auto-detect, embedded pool, layers, --size.
 strata_add_vm_test(vm_dm_cli ${CMAKE_CURRENT_LIST_DIR}/dm_cli_test.sh $<TARGET_FILE:strata>)
+
+# The device-mapper benchmarks (bench/dm.sh) at smoke size: every side works and cleans up.
+strata_add_vm_test(vm_dm_bench_smoke
+  ${CMAKE_CURRENT_LIST_DIR}/dm_bench_smoke.sh ${PROJECT_BINARY_DIR})
