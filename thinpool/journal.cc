@@ -109,8 +109,17 @@ ReconcilePlan ReconcileDecision(const JournalRecord& r, uint64_t pool_txid) {
     return {ReconcileAction::kRollForward, {}, Describe(r) + ": already committed"};
   }
   if (!KindMovesTransactionId(r.kind)) {
-    // No kernel commit point: the pool code has re-checked the resources; forget the entry.
-    return {ReconcileAction::kRollBack, {}, Describe(r) + ": interrupted; dropping the entry"};
+    // No kernel commit point. ThinPool::Open (and Create, for pool_create) deals with these kinds
+    // before the generic reconcile runs; what is left is forgotten.
+    std::string what = ": interrupted; dropping the entry";
+    if (r.kind == JournalKind::kPoolCreate) {
+      what = ": interrupted pool create (" + r.args +
+             "); `strata pool create` removes what it made and starts again, opening the pool "
+             "completes it if the pool device is live";
+    } else if (r.kind == JournalKind::kExtend) {
+      what = ": interrupted extend (" + r.args + "); opening the pool redoes the grow and reload";
+    }
+    return {ReconcileAction::kRollBack, {}, Describe(r) + what};
   }
   if (!r.thin_id) {
     return {ReconcileAction::kRefuse, {}, Describe(r) + ": no thin id recorded"};

@@ -34,9 +34,15 @@
 //   anything else                     -> refuse (EUCLEAN): someone else moved the pool's id
 //                                        (LVM, another manager, a restored metadata device).
 // Operations without pool messages (pool_create, grow, extend) have no kernel commit point;
-// records of those kinds use txid_before == txid_after == cur and recovery simply drops them.
-// ThinPool does not journal them yet: Grow and Extend are idempotent reloads, and Create undoes
-// itself through guards within the process (see thinpool/pool.h for what a crash leaves).
+// records of those kinds use txid_before == txid_after == cur. ThinPool journals two of them and
+// recovers them itself, before the generic Reconcile (which would just drop them):
+//   pool_create  written (with the pool's store rows reset) before Create makes anything; args
+//                name the pool device and loop files. An open one is undone by the next Create
+//                (remove the device if it carries our uuid, detach loops, unlink the files) or,
+//                by Open, committed when the pool device is live, else undone (ENOENT).
+//   extend       args hold the target sizes; Open redoes the idempotent grow + reload, then
+//                commits (or drops it with a warning when the redo fails: the old table stands).
+// Grow is not journaled: it updates the store before the idempotent reload.
 //
 // Thread-safety: as the Store (one thread at a time).
 #pragma once

@@ -17,10 +17,13 @@
 //
 // Failure atomicity: each step of Create and of the thin operations has an owning guard, so a
 // failure leaves no dm device, loop attachment, file or store row it made. A crash (no
-// destructors run) is covered by the journal for the thin operations; a crash inside Create can
-// leave the loop files (the next Create fails with EEXIST; remove <root>/devicemapper) and, for
-// loop files, nothing else once the process is gone (autoclear loops; the pool device, if it was
-// made, carries the STRATA-pool- uuid and Open adopts it).
+// destructors run) is covered by the journal (journal.h): the thin operations by their records
+// and the kernel's transaction id; Create by a pool_create record written before it makes
+// anything (it names the loop files and the pool device): the next Create removes what an
+// interrupted one made and starts again, and Open completes it when the pool device is live
+// (nothing else was left to do) or else removes the leftovers and says ENOENT (loops are
+// autoclear: they go with the pool device or the dead process). Extend writes an extend record
+// with the target sizes; Open redoes the (idempotent) grow and reload.
 //
 // Thread-safety: one thread at a time (like the Store). Between processes the store's write lock
 // serialises journal entries; two processes racing on one pool get EBUSY from Journal::Begin.
@@ -29,7 +32,9 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/result.h"
@@ -38,6 +43,7 @@
 #include "core/sys/loop.h"
 #include "thinpool/journal.h"
 #include "thinpool/pool_config.h"
+#include "thinpool/pool_space.h"
 #include "thinpool/status.h"
 #include "thinpool/tables.h"
 
@@ -133,7 +139,9 @@ class ThinPool {
   static std::string DevicePath(uint32_t thin_id);
 
   // Grows the loop files (data, metadata or both) to the given sizes, refreshes the loops and
-  // reloads the pool table. EINVAL when shrinking; EOPNOTSUPP unless loop-backed.
+  // reloads the pool table; the resume also takes an out_of_data_space pool back to rw. Journaled
+  // (an extend record with the targets: Open redoes it after a crash). EINVAL when shrinking;
+  // EOPNOTSUPP unless loop-backed; EBUSY while another journal entry of the pool is open.
   Status Extend(std::optional<uint64_t> data_bytes, std::optional<uint64_t> metadata_bytes);
 
   // Removes the pool device (its loops go with it); files and store rows stay, so Open brings it
@@ -160,6 +168,79 @@ class ThinPool {
   std::string name_;
   PoolBackingInfo backing_;
   Journal journal_;
+
+  // --- Space management and the pool_create/extend journal (pool_space.cc, pool.cc) ----------
+ public:
+  // Grows a loop-file pool by the auto-extend rule (pool_space.h) when its data or metadata use
+  // crossed auto-extend-threshold and the host filesystem has room; otherwise changes nothing
+  // (a kNoHostRoom or kCannotGrow plan is also logged as a warning). CreateThin and Snapshot
+  // run it first, and so does Open. Errors: Report's, Extend's, statvfs's.
+  Result<AutoExtendOutcome> AutoExtend();
+  // What the auto-extend run by Open did (nullopt when it failed: Open does not fail for it).
+  const std::optional<AutoExtendOutcome>& open_auto_extend() const { return open_auto_extend_; }
+
+ private:
+  Result<AutoExtendOutcome> AutoExtendFrom(const PoolReport& report);
+  // The hook in UsableStatus for new devices; updates `report` when the pool grew. ENOSPC,
+  // saying why, when the pool is full and cannot auto-extend.
+  Status PrepareSpaceForNewDevice(PoolReport& report);
+  // Grow files, set the loops' capacity, reload and resume: the idempotent body of Extend.
+  Status ApplyExtend(std::optional<uint64_t> data_bytes, std::optional<uint64_t> metadata_bytes);
+  // Open: redoes an extend a crash interrupted (its journal entry holds the target sizes).
+  Status RedoInterruptedExtend();
+
+  std::optional<AutoExtendOutcome> open_auto_extend_;
+  // --- end space management -------------------------------------------------------------------
 };
+
+// --- Census and repair: `strata pool check` (thinpool/pool_check.cc) -------------------------
+// The pool's metadata, the store and the dm device list can drift apart in ways the journal does
+// not cover: an id made by hand (`dmsetup message ... create_thin`), a store row deleted or
+// restored from an old copy, a thin device left active or suspended by a killed process.
+// TakeCensus collects the three views; DiffCensus (pure) names the drift; RepairDrift fixes it.
+
+// One of this pool's thin dm devices (uuid "STRATA-thin-<pool>-<id>"), or the pool device.
+struct ThinDmDevice {
+  std::string dm_name;
+  std::optional<uint32_t> thin_id;  // nullopt for the pool device itself
+  bool suspended = false;
+  bool operator==(const ThinDmDevice&) const = default;
+};
+
+struct PoolCensus {
+  std::set<uint32_t> pool_ids;        // thin ids in the pool metadata (thin_ls of a metadata snap)
+  std::vector<ThinRecord> records;    // thin_devices rows of the pool, any state
+  std::set<uint32_t> pending_ids;     // ids of open journal entries: recovery decides those
+  std::vector<ThinDmDevice> devices;  // this pool's STRATA-thin- devices and the pool device
+};
+
+struct PoolDrift {
+  std::vector<uint32_t> leaked_ids;               // in the pool, no store record: space lost
+  std::vector<uint32_t> lost_ids;                 // a store record, not in the pool: data gone
+  std::vector<std::string> unreferenced_devices;  // thin dm devices no store record names
+  std::vector<std::string> suspended_devices;     // every writer on them hangs
+  bool clean() const {
+    return leaked_ids.empty() && lost_ids.empty() && unreferenced_devices.empty() &&
+           suspended_devices.empty();
+  }
+  bool operator==(const PoolDrift&) const = default;
+};
+
+// Pure. Ids in pending_ids count as neither leaked nor lost. Each list is sorted.
+PoolDrift DiffCensus(const PoolCensus& census);
+// `thin_ls --no-headers -o DEV` output: one decimal id per line. EINVAL naming a bad line.
+Result<std::set<uint32_t>> ParseThinLsIds(std::string_view text);
+// The thin ids in running pool `pool_dm_name`'s metadata: reserve_metadata_snap, thin_ls
+// --metadata-snap on the metadata device's node, release_metadata_snap (always). A snapshot
+// already held (EBUSY) is taken as left by a killed check: released and reserved again.
+// EOPNOTSUPP from a read-only or failed pool; ENOENT when thin_ls is not installed.
+Result<std::set<uint32_t>> PoolThinIds(sys::DeviceMapper& dm, const std::string& pool_dm_name);
+// The census of running pool `pool_dm_name`. Reads only (sends no message that changes the pool).
+Result<PoolCensus> TakeCensus(const PoolEnv& env, const std::string& pool_dm_name);
+// Resumes suspended devices, removes unreferenced thin devices (deferred: a busy one goes at its
+// last close), drops lost records, and deletes leaked ids through the journaled ThinPool::Delete
+// (a placeholder record is written first). `pool` must be open (journal reconciled).
+Status RepairDrift(ThinPool& pool, const PoolEnv& env, const PoolDrift& drift);
+// --- end census and repair ---------------------------------------------------------------------
 
 }  // namespace strata::thinpool

@@ -4,6 +4,7 @@
 #include <string>
 #include <utility>
 
+#include "core/failpoint.h"
 #include "thinpool/pool.h"
 #include "thinpool/pool_backing.h"
 #include "thinpool/thin_ids.h"
@@ -26,6 +27,18 @@ Status SetThinState(Store& store, const std::string& pool, uint32_t id, std::str
 
 Status DeleteThinRow(Store& store, const std::string& pool, uint32_t id) {
   return RunSql(store, "DELETE FROM thin_devices WHERE pool = ? AND thin_id = ?", pool, id);
+}
+
+// Failpoints (core/failpoint.h, test hook): "thin.<kind>.<step>", kind create_thin, create_snap
+// or delete; steps after-intent, after-message, after-kernel-done, after-txid, after-commit, and
+// for a snapshot of an active origin origin-suspended and before-resume.
+std::string_view FailScope(JournalKind kind) {
+  switch (kind) {
+    case JournalKind::kCreateThin: return "thin.create_thin";
+    case JournalKind::kCreateSnap: return "thin.create_snap";
+    case JournalKind::kDelete: return "thin.delete";
+    default: return "thin.other";
+  }
 }
 
 }  // namespace
@@ -104,7 +117,10 @@ Result<ThinPoolStatus> ThinPool::UsableStatus(bool for_new_device) {
                  "pool " + name_ + " is managed by LVM; use an LVM thin volume instead");
   }
   STRATA_ASSIGN_OR_RETURN(PoolReport report, Report());
-  STRATA_TRY_CTX(CheckPoolUsable(report.status), "pool " + name_);
+  if (for_new_device) STRATA_TRY(PrepareSpaceForNewDevice(report));  // auto-extend: pool_space.cc
+  // A full pool still takes messages: deleting and deactivating are how space comes back.
+  const bool full = report.status.mode == PoolMode::kOutOfDataSpace;
+  if (for_new_device || !full) STRATA_TRY_CTX(CheckPoolUsable(report.status), "pool " + name_);
   if (for_new_device) {
     STRATA_TRY_CTX(MinFreeSpaceCheck(report.status, report.block_size_sectors,
                                      config_.min_free_space_percent.value),
@@ -143,7 +159,9 @@ Status ThinPool::SendCreate(JournalKind kind, uint32_t id, std::optional<uint32_
   if (!active) return SendPoolMessage(*env_.dm, name_, message);
   STRATA_TRY_CTX(env_.dm->Suspend(origin_dm, sys::DmFlush::kFlush, sys::DmLockFs::kLockFs),
                  "snapshot: suspend origin");
+  Failpoint(FailScope(kind), "origin-suspended");
   Status sent = SendPoolMessage(*env_.dm, name_, message);
+  Failpoint(FailScope(kind), "before-resume");
   Status resumed = env_.dm->Resume(origin_dm);
   STRATA_TRY(std::move(sent));
   return std::move(resumed).Wrap("snapshot: resume origin " + origin_dm);
@@ -154,12 +172,17 @@ Status ThinPool::SendCreate(JournalKind kind, uint32_t id, std::optional<uint32_
 Status ThinPool::FinishJournaled(const JournalRecord& record,
                                  const std::function<Status()>& store_done) {
   STRATA_TRY(journal_.MarkKernelDone(record.id));
+  Failpoint(FailScope(record.kind), "after-kernel-done");
   STRATA_TRY(SendPoolMessage(*env_.dm, name_,
                              SetTransactionIdMessage(record.txid_before, record.txid_after)));
-  return env_.store->Transaction([&]() -> Status {
+  Failpoint(FailScope(record.kind), "after-txid");
+  Status committed = env_.store->Transaction([&]() -> Status {
     STRATA_TRY(store_done());
     return journal_.Commit(record.id);
   });
+  STRATA_TRY(committed);
+  Failpoint(FailScope(record.kind), "after-commit");
+  return Ok();
 }
 
 Result<uint32_t> ThinPool::CreateJournaled(JournalKind kind, uint64_t size_sectors,
@@ -184,6 +207,7 @@ Result<uint32_t> ThinPool::CreateJournaled(JournalKind kind, uint64_t size_secto
     return Ok();
   });
   STRATA_TRY(intent);
+  Failpoint(FailScope(kind), "after-intent");
   // Until the kernel commits, a failure undoes the create: `delete` the id (ENODATA: it never
   // happened), then drop the row and the record. If the undo itself fails the record stays
   // open and the next Open rolls it back. EEXIST means the id was someone else's (an orphan
@@ -203,15 +227,19 @@ Result<uint32_t> ThinPool::CreateJournaled(JournalKind kind, uint64_t size_secto
     id_may_be_ours = created.error().code() != EEXIST;
     return std::move(created).error().Wrap("pool " + name_ + ": create thin " + std::to_string(id));
   }
+  Failpoint(FailScope(kind), "after-message");
   STRATA_TRY(journal_.MarkKernelDone(record.id));
+  Failpoint(FailScope(kind), "after-kernel-done");
   STRATA_TRY(SendPoolMessage(*env_.dm, name_,
                              SetTransactionIdMessage(record.txid_before, record.txid_after)));
+  Failpoint(FailScope(kind), "after-txid");
   undo.Release();  // the kernel committed: from here only forward
   Status committed = env_.store->Transaction([&]() -> Status {
     STRATA_TRY(SetThinState(*env_.store, name_, id, "ready"));
     return journal_.Commit(record.id);
   });
   STRATA_TRY(committed);
+  Failpoint(FailScope(kind), "after-commit");
   return id;
 }
 
@@ -263,6 +291,7 @@ Status ThinPool::Delete(uint32_t thin_id) {
     return Ok();
   });
   STRATA_TRY(intent);
+  Failpoint(FailScope(JournalKind::kDelete), "after-intent");
   Status sent = SendPoolMessage(*env_.dm, name_, "delete " + std::to_string(thin_id));
   if (!sent.ok()) {
     (void)env_.store->Transaction([&]() -> Status {  // best effort: else reconcile replays it
@@ -271,6 +300,7 @@ Status ThinPool::Delete(uint32_t thin_id) {
     });
     return std::move(sent).Wrap("delete thin device " + std::to_string(thin_id));
   }
+  Failpoint(FailScope(JournalKind::kDelete), "after-message");
   return FinishJournaled(record, [&] { return DeleteThinRow(*env_.store, name_, thin_id); });
 }
 

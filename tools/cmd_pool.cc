@@ -6,6 +6,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "core/sys/device_mapper.h"
 #include "core/sys/loop.h"
@@ -27,6 +28,7 @@ struct PoolFlags {
   std::string data_size;  // "10G", or "+5G" for extend
   std::string metadata_size;
   bool repair = false;
+  bool auto_extend = false;  // extend --auto
 };
 
 Result<PoolConfig> LoadPoolConfig(Context& ctx) {
@@ -142,9 +144,53 @@ int RunStatus(Context& ctx) {
   return PrintPool(ctx, **pool);
 }
 
+nlohmann::json AutoExtendJson(const thinpool::AutoExtendOutcome& o) {
+  nlohmann::json j = {
+      {"verdict", std::string(thinpool::AutoExtendVerdictName(o.plan.verdict))},
+      {"reason", o.plan.reason},
+      {"extended", o.extended},
+      {"growth_bytes", o.plan.growth_bytes},
+      {"old",
+       {{"data_bytes", o.old_sizes.data_bytes}, {"metadata_bytes", o.old_sizes.metadata_bytes}}}};
+  if (o.plan.new_sizes) {
+    j["new"] = {{"data_bytes", o.plan.new_sizes->data_bytes},
+                {"metadata_bytes", o.plan.new_sizes->metadata_bytes}};
+  }
+  return j;
+}
+
+// `pool extend --auto`: what auto-extend does now. Opening the pool already runs it, so its
+// outcome is the answer (it runs again only when that failed). A pool over the threshold that
+// cannot grow exits 1 (ENOSPC), so a timer's failure shows up.
+int RunExtendAuto(Context& ctx, ThinPool& pool) {
+  Result<thinpool::AutoExtendOutcome> outcome =
+      pool.open_auto_extend() ? Result<thinpool::AutoExtendOutcome>(*pool.open_auto_extend())
+                              : pool.AutoExtend();
+  if (!outcome.ok()) return ReportError(outcome.error().Wrap("pool extend --auto"));
+  auto report = pool.Report();
+  if (!report.ok()) return ReportError(report.error().Wrap("pool extend --auto"));
+  if (ctx.json) {
+    PrintJson({{"auto_extend", AutoExtendJson(*outcome)}, {"pool", ReportJson(*report)}});
+  } else {
+    std::printf("Auto-extend:     %s: %s\n",
+                std::string(thinpool::AutoExtendVerdictName(outcome->plan.verdict)).c_str(),
+                outcome->plan.reason.c_str());
+    PrintReport(*report);
+  }
+  thinpool::AutoExtendVerdict v = outcome->plan.verdict;
+  if (v == thinpool::AutoExtendVerdict::kNoHostRoom ||
+      v == thinpool::AutoExtendVerdict::kCannotGrow) {
+    return ReportError(
+        Error(ENOSPC, "pool " + pool.name() + " cannot auto-extend: " + outcome->plan.reason)
+            .Wrap("pool extend --auto"));
+  }
+  return kExitOk;
+}
+
 int RunExtend(Context& ctx, const PoolFlags& flags) {
   auto pool = OpenPool(ctx);
   if (!pool.ok()) return ReportError(pool.error().Wrap("pool extend"));
+  if (flags.auto_extend) return RunExtendAuto(ctx, **pool);
   const thinpool::PoolBackingInfo& b = (*pool)->backing();
   auto data_now = thinpool::SizeOfPath(b.data_path);
   auto meta_now = thinpool::SizeOfPath(b.metadata_path);
@@ -172,11 +218,54 @@ Result<std::optional<uint64_t>> PoolTxid(sys::DeviceMapper& dm, const std::strin
   return std::optional<uint64_t>(parsed.transaction_id);
 }
 
-// Reports open journal entries (with what recovery would do) and thin records not 'ready'.
-// --repair opens the pool, which reconciles the journal. Not done yet: thin ids in the pool
-// that the store does not know (needs a census of a metadata snapshot, thin_ls -m) and store
-// ids the pool lacks.
-Result<std::vector<std::string>> CheckFindings(Context& ctx, bool repair) {
+// What `pool check` found. The census (thinpool/pool.h) needs the pool device running.
+struct CheckReport {
+  std::vector<std::string> journal;    // open journal entries, with what recovery does
+  std::vector<std::string> not_ready;  // thin records left 'creating'/'deleting' (after --repair)
+  std::optional<thinpool::PoolDrift> drift;      // nullopt: pool inactive, no census
+  std::optional<thinpool::PoolDrift> remaining;  // after --repair: a fresh census
+};
+
+std::string Ids(const std::vector<uint32_t>& ids) {
+  std::string out;
+  for (uint32_t id : ids) out += (out.empty() ? "" : " ") + std::to_string(id);
+  return out;
+}
+
+std::string Names(const std::vector<std::string>& names) {
+  std::string out;
+  for (const std::string& n : names) out += (out.empty() ? "" : " ") + n;
+  return out;
+}
+
+std::vector<std::string> DriftLines(const thinpool::PoolDrift& d) {
+  std::vector<std::string> lines;
+  if (!d.leaked_ids.empty())
+    lines.push_back("leaked thin ids (in the pool, not in the store): " + Ids(d.leaked_ids));
+  if (!d.lost_ids.empty())
+    lines.push_back("lost thin ids (in the store, not in the pool): " + Ids(d.lost_ids));
+  if (!d.unreferenced_devices.empty()) {
+    lines.push_back("dm devices no store record references: " + Names(d.unreferenced_devices));
+  }
+  if (!d.suspended_devices.empty()) {
+    lines.push_back("suspended dm devices: " + Names(d.suspended_devices));
+  }
+  return lines;
+}
+
+std::vector<std::string> FindingLines(const CheckReport& r) {
+  std::vector<std::string> lines = r.journal;
+  lines.insert(lines.end(), r.not_ready.begin(), r.not_ready.end());
+  if (r.drift) {
+    for (std::string& l : DriftLines(*r.drift)) lines.push_back(std::move(l));
+  }
+  return lines;
+}
+
+// Read-only: open journal entries (with what recovery would do) and, when the pool device runs,
+// the census. --repair opens the pool (which reconciles the journal), takes the census, repairs
+// the drift, and takes it again.
+Result<CheckReport> CheckFindings(Context& ctx, bool repair) {
   STRATA_ASSIGN_OR_RETURN(thinpool::PoolEnv env, PoolEnvFor(ctx));
   STRATA_ASSIGN_OR_RETURN(PoolConfig config, LoadPoolConfig(ctx));
   const std::string& name = config.backing == thinpool::PoolBacking::kExistingPool
@@ -185,33 +274,67 @@ Result<std::vector<std::string>> CheckFindings(Context& ctx, bool repair) {
   thinpool::Journal journal(*env.store, name);
   STRATA_ASSIGN_OR_RETURN(auto open, journal.OpenRecords());
   STRATA_ASSIGN_OR_RETURN(std::optional<uint64_t> txid, PoolTxid(*env.dm, name));
-  std::vector<std::string> findings;
+  CheckReport report;
   for (const thinpool::JournalRecord& r : open) {
-    findings.push_back(txid ? thinpool::ReconcileDecision(r, *txid).reason
-                            : "journal entry " + std::to_string(r.id) + " open; pool inactive");
+    report.journal.push_back(txid ? thinpool::ReconcileDecision(r, *txid).reason
+                                  : "journal entry " + std::to_string(r.id) +
+                                        " open; pool inactive");
   }
-  if (!repair) return findings;
+  if (!repair) {
+    if (!txid) return report;
+    STRATA_ASSIGN_OR_RETURN(thinpool::PoolCensus census, thinpool::TakeCensus(env, name));
+    report.drift = thinpool::DiffCensus(census);
+    return report;
+  }
   STRATA_ASSIGN_OR_RETURN(std::unique_ptr<ThinPool> pool, ThinPool::Open(env, config));
+  STRATA_ASSIGN_OR_RETURN(thinpool::PoolCensus census, thinpool::TakeCensus(env, pool->name()));
+  report.drift = thinpool::DiffCensus(census);
+  STRATA_TRY(thinpool::RepairDrift(*pool, env, *report.drift));
+  STRATA_ASSIGN_OR_RETURN(thinpool::PoolCensus after, thinpool::TakeCensus(env, pool->name()));
+  report.remaining = thinpool::DiffCensus(after);
   STRATA_ASSIGN_OR_RETURN(auto thins, pool->List());
   for (const thinpool::ThinRecord& t : thins) {
     if (t.state != "ready") {
-      findings.push_back("thin device " + std::to_string(t.thin_id) + " is " + t.state);
+      report.not_ready.push_back("thin device " + std::to_string(t.thin_id) + " is " + t.state);
     }
   }
-  return findings;
+  return report;
 }
 
+nlohmann::json DriftJson(const thinpool::PoolDrift& d) {
+  return {{"leaked_ids", d.leaked_ids},
+          {"lost_ids", d.lost_ids},
+          {"unreferenced_devices", d.unreferenced_devices},
+          {"suspended_devices", d.suspended_devices}};
+}
+
+// Exit 0 when clean, or when --repair left nothing behind; 1 otherwise.
 int RunPoolCheck(Context& ctx, bool repair) {
-  auto findings = CheckFindings(ctx, repair);
-  if (!findings.ok()) return ReportError(findings.error().Wrap("pool check"));
+  auto report = CheckFindings(ctx, repair);
+  if (!report.ok()) return ReportError(report.error().Wrap("pool check"));
+  std::vector<std::string> findings = FindingLines(*report);
+  bool clean = findings.empty();
+  bool repaired_all = repair && report->remaining && report->remaining->clean();
   if (ctx.json) {
-    PrintJson({{"findings", *findings}, {"repaired", repair}});
+    nlohmann::json out = {{"findings", findings},
+                          {"journal", report->journal},
+                          {"not_ready", report->not_ready},
+                          {"census", report->drift ? DriftJson(*report->drift) : nlohmann::json()},
+                          {"repaired", repair}};
+    if (report->remaining) out["remaining"] = DriftJson(*report->remaining);
+    PrintJson(out);
   } else {
-    for (const std::string& f : *findings) std::printf("%s\n", f.c_str());
-    if (repair && !findings->empty()) std::printf("repaired: journal reconciled\n");
-    if (findings->empty()) std::printf("pool check: no problems found\n");
+    for (const std::string& f : findings) std::printf("%s\n", f.c_str());
+    if (!report->drift) std::printf("note: pool device not running, census of thin ids skipped\n");
+    if (repair && report->remaining) {
+      for (const std::string& l : DriftLines(*report->remaining)) {
+        std::printf("after repair, still: %s\n", l.c_str());
+      }
+      if (repaired_all && !clean) std::printf("repaired: journal reconciled, drift fixed\n");
+    }
+    if (clean) std::printf("pool check: no problems found\n");
   }
-  return findings->empty() || repair ? kExitOk : kExitError;
+  return clean || repaired_all ? kExitOk : kExitError;
 }
 
 }  // namespace
@@ -230,13 +353,28 @@ void SetupPool(CLI::App& app, Context& ctx, Action& action) {
   status->add_flag("--json", ctx.json, "Print JSON");
   status->callback([&ctx, &action] { action = [&ctx] { return RunStatus(ctx); }; });
   CLI::App* extend = pool->add_subcommand("extend", "Grow a loop-file pool's data or metadata");
-  extend->add_option("--data-size", flags->data_size, "New data size (20G) or growth (+5G)");
-  extend->add_option("--metadata-size", flags->metadata_size, "New metadata size or growth");
+  extend->footer(
+      "Auto-extend: when data or metadata use reaches auto-extend-threshold, a loop-file pool "
+      "grows by auto-extend-percent if the host filesystem has room. strata checks this before "
+      "every new thin device and when it opens the pool; there is no daemon, and the kernel's "
+      "low-water-mark event is not waited on. Run `strata pool extend --auto` from a cron job or "
+      "systemd timer to grow pools that fill up in between (exit 1: the pool needs to grow and "
+      "cannot).");
+  CLI::Option* data_opt =
+      extend->add_option("--data-size", flags->data_size, "New data size (20G) or growth (+5G)");
+  CLI::Option* meta_opt =
+      extend->add_option("--metadata-size", flags->metadata_size, "New metadata size or growth");
+  extend
+      ->add_flag("--auto", flags->auto_extend,
+                 "Grow as auto-extend would now (past the threshold, if the host has room)")
+      ->excludes(data_opt)
+      ->excludes(meta_opt);
   extend->add_flag("--json", ctx.json, "Print JSON");
   extend->callback(
       [&ctx, &action, flags] { action = [&ctx, flags] { return RunExtend(ctx, *flags); }; });
   CLI::App* check = pool->add_subcommand("check", "Report journal entries and store/pool drift");
-  check->add_flag("--repair", flags->repair, "Reconcile the journal and drop lost records");
+  check->add_flag("--repair", flags->repair,
+                  "Reconcile the journal, delete leaked ids, drop lost records, fix devices");
   check->add_flag("--json", ctx.json, "Print JSON");
   check->callback([&ctx, &action, flags] {
     action = [&ctx, flags] { return RunPoolCheck(ctx, flags->repair); };

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "core/sys/device_mapper.h"
 #include "tests/fakes/fake_mounts.h"
 
 namespace strata::drivers {
@@ -93,6 +94,32 @@ TEST_F(RegistryTest, ConfiguredVfs) {
   EXPECT_EQ(s->driver->Name(), "vfs");
   EXPECT_EQ(s->why, "configured");
   EXPECT_EQ(s->driver->Home(), env_.root + "/vfs");
+}
+
+// On a kernel without device-mapper (this host), devicemapper is skipped by auto-detect with the
+// reason, and choosing it fails with that reason.
+TEST_F(RegistryTest, DevicemapperIsSkippedWithTheReasonWithoutDeviceMapper) {
+  if (sys::ProbeDeviceMapper().ok()) GTEST_SKIP() << "this kernel has device-mapper";
+  auto s = SelectDriver(env_, "", nullptr);
+  ASSERT_TRUE(s.ok()) << s.error().message();
+  EXPECT_NE(s->driver->Name(), "devicemapper");
+  ASSERT_FALSE(s->skipped.empty());
+  EXPECT_EQ(s->skipped[0].first, "devicemapper");
+  EXPECT_THAT(s->skipped[0].second, HasSubstr("device-mapper"));
+  auto chosen = SelectDriver(env_, "devicemapper", nullptr);
+  ASSERT_FALSE(chosen.ok());
+  EXPECT_EQ(chosen.error().code(), EOPNOTSUPP);
+  EXPECT_THAT(chosen.error().message(), HasSubstr("driver devicemapper: device-mapper"));
+  EXPECT_FALSE(stdfs::exists(env_.root + "/devicemapper"));
+}
+
+TEST_F(RegistryTest, DevicemapperOptionsAreCheckedEvenWhenNotSelected) {
+  auto s = SelectDriver(env_, "vfs",
+                        nlohmann::json::parse(R"({"devicemapper": {"base-sise": "10G"}})"));
+  ASSERT_FALSE(s.ok());
+  EXPECT_EQ(s.error().code(), EINVAL);
+  EXPECT_THAT(s.error().message(), HasSubstr("driver-opts.devicemapper.base-sise"));
+  EXPECT_THAT(s.error().message(), HasSubstr("did you mean \"base-size\""));
 }
 
 TEST_F(RegistryTest, ExistingStateWins) {
