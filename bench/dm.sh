@@ -15,7 +15,8 @@
 # dm.tsv (rows for bench/run).
 # Environment: STRATA_BUILD_DIR (build tree with bench/strata_dm_bench), DM_CYCLES, DM_DEVICES,
 # DM_ORIGIN_ACTIVE=1 (snapshot an active origin: every side suspends/resumes it), DM_SIDES
-# (default "strata dmsetup dmsetup-min lvm").
+# (default "strata strata-cli dmsetup dmsetup-min lvm"; strata-cli is bench/dm_strata_cli_cycle.sh:
+# the same cycle as `strata layer create/mount/umount/rm` on the devicemapper driver).
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 if [ "${STRATA_VM:-}" != 1 ]; then
@@ -25,12 +26,14 @@ fi
 build=${STRATA_BUILD_DIR:-$top/build}
 bench_bin=$build/bench/strata_dm_bench
 [ -x "$bench_bin" ] || { echo "dm.sh: $bench_bin not built (target strata_dm_bench)" >&2; exit 1; }
+strata_bin=$build/tools/strata
+[ -x "$strata_bin" ] || { echo "dm.sh: $strata_bin not built (target strata)" >&2; exit 1; }
 out=${STRATA_VM_RESULTS:-/tmp}
 cycles=${DM_CYCLES:-100} devices=${DM_DEVICES:-1000}
 # dmsetup pays two process starts per device (about 1 s per device under TCG on a busy host):
 # its many-devices run uses fewer devices; the figures compared are per-operation medians.
 dmsetup_devices=${DM_DMSETUP_DEVICES:-$((devices < 200 ? devices : 200))}
-sides=${DM_SIDES:-strata dmsetup dmsetup-min lvm}
+sides=${DM_SIDES:-strata strata-cli dmsetup dmsetup-min lvm}
 rm -f "$out"/samples-*.txt  # one file per side: "<side> <op> <ms>" lines
 work=$(mktemp -d /tmp/strata-dm-bench.XXXXXX)
 mount -t tmpfs -o size=1800M,mode=0700 strata-dm-bench "$work"
@@ -57,6 +60,9 @@ start_side() {
     dmsetup-min)
       DM_GATE_GO=$go DM_GATE_DONE=$done DM_CYCLES=$cycles DM_DEVICES=0 DM_TXID=0 \
         DM_SIDE=$1 "$top/bench/dm_dmsetup_cycle.sh" "$work/$1" "$out/samples-$1.txt" & ;;
+    strata-cli)
+      DM_GATE_GO=$go DM_GATE_DONE=$done DM_CYCLES=$cycles \
+        "$top/bench/dm_strata_cli_cycle.sh" "$work/$1" "$out/samples-$1.txt" "$strata_bin" & ;;
     lvm)
       DM_GATE_GO=$go DM_GATE_DONE=$done DM_CYCLES=$cycles \
         "$top/bench/dm_lvm_cycle.sh" "$work/lvm" "$out/samples-$1.txt" & ;;
@@ -127,8 +133,9 @@ def stat(side, op, q):
 def fmt(x, digits=1):
     return "n/a" if x is None else f"{x:.{digits}f}"
 
-sides = [s for s in ("strata", "dmsetup", "dmsetup-min", "lvm") if s in data]
-names = {"strata": "strata (ThinPool API)", "dmsetup": "dmsetup script, same messages",
+sides = [s for s in ("strata", "strata-cli", "dmsetup", "dmsetup-min", "lvm") if s in data]
+names = {"strata": "strata (ThinPool API)", "strata-cli": "strata CLI (layer create/mount/umount/rm)",
+         "dmsetup": "dmsetup script, same messages",
          "dmsetup-min": "dmsetup script, minimal", "lvm": "lvm2 lvcreate -s / lvremove"}
 lines = [f"### Snapshot cycle ({cycles} cycles, ms)", "",
          "| side | cycle median | cycle p90 | total (s) |", "|---|---:|---:|---:|"]
@@ -138,18 +145,19 @@ for s in sides:
                  f"{fmt(stat(s, 'cycle', 'p90'))} | {fmt(tot and tot / 1000, 2)} |")
 lines += ["", "| ratio (cycle medians) | measured | target | |", "|---|---:|---:|---|"]
 tsv = []
-ours = stat("strata", "cycle", "median")
-for peer, target in (("dmsetup", 3), ("dmsetup-min", 3), ("lvm", 10)):
-    theirs = stat(peer, "cycle", "median")
-    if ours is None or theirs is None:
-        continue
-    ratio = theirs / ours
-    verdict = "met" if ratio >= target else f"not met ({ratio / target * 100:.0f}% of target)"
-    lines.append(f"| {names[peer]} / strata | {ratio:.2f}x | >= {target}x | {verdict} |")
-    tsv.append(f"dm cycle: {peer}/strata (higher is better)\t{ours:.1f} ms\t"
-               f"{theirs:.1f} ms\t{ratio:.2f}x\t>= {target}x")
+for us in ("strata", "strata-cli"):
+    ours = stat(us, "cycle", "median")
+    for peer, target in (("dmsetup", 3), ("dmsetup-min", 3), ("lvm", 10)):
+        theirs = stat(peer, "cycle", "median")
+        if ours is None or theirs is None:
+            continue
+        ratio = theirs / ours
+        verdict = "met" if ratio >= target else f"not met ({ratio / target * 100:.0f}% of target)"
+        lines.append(f"| {names[peer]} / {names[us]} | {ratio:.2f}x | >= {target}x | {verdict} |")
+        tsv.append(f"dm cycle: {peer}/{us} (higher is better)\t{ours:.1f} ms\t"
+                   f"{theirs:.1f} ms\t{ratio:.2f}x\t>= {target}x")
 steps = ["snapshot", "activate", "mount", "umount", "deactivate", "delete",
-         "snapshot+activate", "deactivate+delete"]
+         "snapshot+activate", "deactivate+delete", "activate+mount", "umount+deactivate"]
 lines += ["", "Step medians (ms; lvm's lvcreate -s activates, its lvremove deactivates):", "",
           "| step | " + " | ".join(sides) + " |", "|---|" + "---:|" * len(sides)]
 for op in steps:

@@ -21,7 +21,7 @@ STRATA_VM_RESULTS=$out DM_CYCLES=5 DM_DEVICES=20 DM_DMSETUP_DEVICES=5 "$top/benc
 
 # count SIDE OP: the samples SIDE recorded for OP.
 count() { awk -v s="$1" -v o="$2" '$1 == s && $2 == o' "$out/samples.txt" | wc -l; }
-for side in strata dmsetup dmsetup-min lvm; do
+for side in strata strata-cli dmsetup dmsetup-min lvm; do
   [ "$(count "$side" cycle)" -eq 5 ] || fail "$side recorded $(count "$side" cycle) cycles, not 5"
 done
 [ "$(count strata create_thin)" -eq 20 ] || fail "strata created $(count strata create_thin)"
