@@ -159,6 +159,8 @@ class ThinPool {
                                    std::optional<uint32_t> origin);
   Status SendCreate(JournalKind kind, uint32_t id, std::optional<uint32_t> origin);
   Status FinishJournaled(const JournalRecord& record, const std::function<Status()>& store_done);
+  Status MarkKernelDoneLazily(int64_t record_id);
+  Status CommitLazily(const std::function<Status()>& body);
   Status ResumeInterruptedOrigins();
   Status ReconcileJournal();
   Result<bool> IsActive(const std::string& dm_name);

@@ -167,16 +167,28 @@ Status ThinPool::SendCreate(JournalKind kind, uint32_t id, std::optional<uint32_
   return std::move(resumed).Wrap("snapshot: resume origin " + origin_dm);
 }
 
+// Only the intent must reach the disk before the kernel hears of the operation. The kernel-done
+// mark and the commit are written without a sync of their own (Store::NonDurable): if a power
+// cut loses them, recovery decides from the pool's transaction id and reaches the same state
+// (journal.h), and the next durable write syncs them anyway. One fdatasync per operation, not 3.
+Status ThinPool::MarkKernelDoneLazily(int64_t record_id) {
+  return env_.store->NonDurable([&] { return journal_.MarkKernelDone(record_id); });
+}
+
+Status ThinPool::CommitLazily(const std::function<Status()>& body) {
+  return env_.store->NonDurable([&] { return env_.store->Transaction(body); });
+}
+
 // Steps 3-5 of the protocol. Once set_transaction_id succeeded the kernel has committed, so a
 // failure after it leaves the record open for ReconcileJournal to roll forward.
 Status ThinPool::FinishJournaled(const JournalRecord& record,
                                  const std::function<Status()>& store_done) {
-  STRATA_TRY(journal_.MarkKernelDone(record.id));
+  STRATA_TRY(MarkKernelDoneLazily(record.id));
   Failpoint(FailScope(record.kind), "after-kernel-done");
   STRATA_TRY(SendPoolMessage(*env_.dm, name_,
                              SetTransactionIdMessage(record.txid_before, record.txid_after)));
   Failpoint(FailScope(record.kind), "after-txid");
-  Status committed = env_.store->Transaction([&]() -> Status {
+  Status committed = CommitLazily([&]() -> Status {
     STRATA_TRY(store_done());
     return journal_.Commit(record.id);
   });
@@ -228,13 +240,13 @@ Result<uint32_t> ThinPool::CreateJournaled(JournalKind kind, uint64_t size_secto
     return std::move(created).error().Wrap("pool " + name_ + ": create thin " + std::to_string(id));
   }
   Failpoint(FailScope(kind), "after-message");
-  STRATA_TRY(journal_.MarkKernelDone(record.id));
+  STRATA_TRY(MarkKernelDoneLazily(record.id));
   Failpoint(FailScope(kind), "after-kernel-done");
   STRATA_TRY(SendPoolMessage(*env_.dm, name_,
                              SetTransactionIdMessage(record.txid_before, record.txid_after)));
   Failpoint(FailScope(kind), "after-txid");
   undo.Release();  // the kernel committed: from here only forward
-  Status committed = env_.store->Transaction([&]() -> Status {
+  Status committed = CommitLazily([&]() -> Status {
     STRATA_TRY(SetThinState(*env_.store, name_, id, "ready"));
     return journal_.Commit(record.id);
   });

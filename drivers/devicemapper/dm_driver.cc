@@ -289,8 +289,17 @@ Result<uint32_t> DmDriver::MakeBase() {
 Result<bool> DmDriver::Activate(uint32_t thin_id) {
   Status activated = pool_->Activate(thin_id);
   if (activated.ok()) return true;
-  if (activated.error().code() == EEXIST) return false;
-  return std::move(activated).error();
+  if (activated.error().code() != EEXIST) return std::move(activated).error();
+  // Already active: but dm names are per host, so make sure it is this pool's device before
+  // mounting it (another strata root's pool may use the same thin id).
+  const std::string dm_name = thinpool::ThinDmName(thin_id);
+  STRATA_ASSIGN_OR_RETURN(sys::DmDeviceInfo info, sys::LinuxDeviceMapper().Info(dm_name));
+  const std::string want = thinpool::ThinDmUuid(config_.pool_name.value, thin_id);
+  if (info.uuid != want) {
+    return Error(EEXIST, "dm device " + dm_name + " belongs to another pool (uuid \"" +
+                             info.uuid + "\", expected \"" + want + "\")");
+  }
+  return false;
 }
 
 Status DmDriver::MountThin(uint32_t thin_id, const std::string& target, bool read_only) {
