@@ -28,11 +28,13 @@ done
 [ "$(count strata delete_thin)" -eq 20 ] || fail "strata deleted $(count strata delete_thin)"
 [ "$(count strata list)" -eq 1 ] || fail "strata listed $(count strata list) times"
 [ "$(count dmsetup create_thin)" -eq 5 ] || fail "dmsetup created $(count dmsetup create_thin)"
-for row in "dmsetup script, same messages / strata" "dmsetup script, minimal / strata" \
-  "lvm2 lvcreate -s / lvremove / strata"; do
-  grep -qF "| $row |" "$out/dm.md" || fail "no '$row' row in the table"
+for us in "strata (ThinPool API)" "strata CLI (layer create/mount/umount/rm)"; do
+  for peer in "dmsetup script, same messages" "dmsetup script, minimal" \
+    "lvm2 lvcreate -s / lvremove"; do
+    grep -qF "| $peer / $us |" "$out/dm.md" || fail "no '$peer / $us' row in the table"
+  done
 done
-[ "$(wc -l <"$out/dm.tsv")" -eq 3 ] || fail "dm.tsv has $(wc -l <"$out/dm.tsv") rows, not 3"
+[ "$(wc -l <"$out/dm.tsv")" -eq 6 ] || fail "dm.tsv has $(wc -l <"$out/dm.tsv") rows, not 6"
 
 left=$(dmsetup ls 2>/dev/null | grep -v '^No devices found' || true)
 [ -z "$left" ] || fail "dm devices left behind: $left"
