@@ -1,51 +1,41 @@
-// LayerLock: an exclusive flock(2) on <locks dir>/<id>.lock, serialising operations on one layer
-// id across strata processes (create, mount, unmount, remove, export).
+// LayerLock: the FileLock (core/file_lock.h) on <locks dir>/<id>.lock, serialising operations on
+// one layer id across strata processes (create, mount, unmount, remove, export).
 //
-// The kernel drops a flock when its holder dies, so a held lock always means a live holder: crash
-// recovery uses LayerLock::kTry to tell a half-made layer of a dead process (lock free) from one a
-// live process is still making (lock held).
+// Crash recovery uses LayerLock::Wait::kTry to tell a half-made layer of a dead process (lock
+// free) from one a live process is still making (lock held).
 //
-// Lock order: a layer before its parent. Never take the same id twice in one process (flock locks
-// belong to the open file, so a second open of the same file would wait for the first).
+// Lock order: a layer before its parent. Never take the same id twice in one process.
 #pragma once
 
 #include <chrono>
 #include <string>
 #include <utility>
 
+#include "core/file_lock.h"
 #include "core/result.h"
-#include "core/unique_fd.h"
 
 namespace strata::drivers {
 
 class LayerLock {
  public:
-  enum class Wait {
-    kBlock,  // wait up to the timeout
-    kTry,    // fail at once with EWOULDBLOCK when held elsewhere
-  };
+  using Wait = FileLock::Wait;
 
-  // Locks `id` in `locks_dir` (created 0700 if missing). Errors: EBUSY naming the id after
-  // `timeout` (kBlock); EWOULDBLOCK (kTry); errors of mkdir/open.
+  // Locks `id` in `locks_dir`. Errors: EBUSY "layer <id> is locked by another strata process
+  // (waited ...)" after `timeout` (kBlock); EWOULDBLOCK (kTry); errors of mkdir/open.
   static Result<LayerLock> Acquire(const std::string& locks_dir, const std::string& id, Wait wait,
-                                   std::chrono::milliseconds timeout);
+                                   std::chrono::milliseconds timeout) {
+    STRATA_ASSIGN_OR_RETURN(FileLock lock,
+                            FileLock::Acquire(locks_dir, id, "layer " + id, wait, timeout));
+    return LayerLock(std::move(lock));
+  }
 
-  LayerLock(LayerLock&&) noexcept = default;
-  LayerLock& operator=(LayerLock&&) noexcept = default;
-  // Closing the fd releases the lock.
-  ~LayerLock() = default;
-
-  // Deletes the lock file while still holding it (the layer is gone), so the locks directory
-  // does not grow. Waiters that opened the old file notice and retry on a fresh one.
-  void RemoveFile();
-
-  const std::string& path() const { return path_; }
+  // Deletes the lock file while still holding it (the layer is gone).
+  void RemoveFile() { lock_.RemoveFile(); }
+  const std::string& path() const { return lock_.path(); }
 
  private:
-  LayerLock(UniqueFd fd, std::string path) : fd_(std::move(fd)), path_(std::move(path)) {}
-
-  UniqueFd fd_;
-  std::string path_;
+  explicit LayerLock(FileLock lock) : lock_(std::move(lock)) {}
+  FileLock lock_;
 };
 
 }  // namespace strata::drivers

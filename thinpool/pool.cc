@@ -224,9 +224,34 @@ Status StageDevices(const PoolConfig& config, StagedBacking& staged) {
 // Order: the pool_create intent (with the store rows reset), the backing (files, loops), the
 // pool device, the commit. Each step's guard undoes it if a later one fails, so a failure leaves
 // nothing behind; after a crash the record names what to remove (RemoveInterruptedCreate).
+namespace {
+
+// The pool's cross-process lock (pool.h, "Thread-safety").
+Result<FileLock> AcquirePoolLock(const PoolEnv& env, const std::string& name) {
+  STRATA_TRY(MakeDir(env.root + "/locks"));
+  return FileLock::Acquire(env.root + "/locks/pools", name, "pool " + name,
+                           FileLock::Wait::kBlock, kPoolLockTimeout);
+}
+
+}  // namespace
+
+ThinPool::LockScope::~LockScope() {
+  if (pool_ != nullptr && --pool_->lock_depth_ == 0) pool_->lock_.reset();
+}
+
+Result<ThinPool::LockScope> ThinPool::Lock() {
+  if (lock_depth_ == 0) {
+    STRATA_ASSIGN_OR_RETURN(FileLock lock, AcquirePoolLock(env_, name_));
+    lock_ = std::move(lock);
+  }
+  ++lock_depth_;
+  return LockScope(this);
+}
+
 Result<std::unique_ptr<ThinPool>> ThinPool::Create(const PoolEnv& env, const PoolConfig& config) {
   const std::string& name = config.pool_name.value;
   if (config.backing == PoolBacking::kExistingPool) return Open(env, config);
+  STRATA_ASSIGN_OR_RETURN(FileLock lock, AcquirePoolLock(env, name));
   Journal journal(*env.store, name);
   STRATA_ASSIGN_OR_RETURN(std::optional<JournalRecord> interrupted, OpenPoolCreate(journal));
   if (interrupted) {
@@ -304,6 +329,8 @@ Result<std::unique_ptr<ThinPool>> ThinPool::Open(const PoolEnv& env, const PoolC
                                                                   : config.pool_name.value;
   const std::string node_prefix = std::string(sys::kDmNodeDir) + "/";
   if (name.starts_with(node_prefix)) name.erase(0, node_prefix.size());  // a path: its dm name
+  // Held through recovery: an open journal entry of a live process is not a crash to undo.
+  STRATA_ASSIGN_OR_RETURN(FileLock lock, AcquirePoolLock(env, name));
   if (config.backing != PoolBacking::kExistingPool) {
     Journal journal(*env.store, name);
     STRATA_ASSIGN_OR_RETURN(std::optional<JournalRecord> interrupted, OpenPoolCreate(journal));
@@ -323,6 +350,9 @@ Result<std::unique_ptr<ThinPool>> ThinPool::Open(const PoolEnv& env, const PoolC
   effective.pool_name.value = name;
   STRATA_TRY(EnsurePoolRow(*env.store, name));
   std::unique_ptr<ThinPool> pool(new ThinPool(env, effective, std::move(backing)));
+  pool->lock_ = std::move(lock);  // the pool's own operations below nest in it
+  LockScope held(pool.get());
+  pool->lock_depth_ = 1;
   STRATA_TRY(pool->RedoInterruptedExtend());
   STRATA_TRY(pool->ReconcileJournal());
   // A pool that filled up while nothing of strata ran grows now. Not growing is no reason to
@@ -386,6 +416,7 @@ Result<std::pair<std::optional<uint64_t>, std::optional<uint64_t>>> ParseExtendA
 // the reload leaves a pool smaller than its files, which nothing else would notice.
 Status ThinPool::Extend(std::optional<uint64_t> data_bytes,
                         std::optional<uint64_t> metadata_bytes) {
+  STRATA_ASSIGN_OR_RETURN(LockScope locked, Lock());
   if (backing_.kind != PoolBacking::kLoopFiles) {
     return Error(EOPNOTSUPP, "pool " + name_ + ": only loop-file pools can be extended by strata");
   }
@@ -455,6 +486,7 @@ Status ThinPool::RedoInterruptedExtend() {
 
 Status ThinPool::Deactivate() {
   if (backing_.kind == PoolBacking::kExistingPool) return Ok();  // not ours to remove
+  STRATA_ASSIGN_OR_RETURN(LockScope locked, Lock());
   STRATA_ASSIGN_OR_RETURN(bool exists, DmDeviceExists(*env_.dm, name_));
   if (!exists) return Ok();
   return env_.dm->Remove(name_, sys::DmRemove::kNow).Wrap("deactivate pool " + name_);

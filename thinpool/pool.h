@@ -25,18 +25,25 @@
 // autoclear: they go with the pool device or the dead process). Extend writes an extend record
 // with the target sizes; Open redoes the (idempotent) grow and reload.
 //
-// Thread-safety: one thread at a time (like the Store). Between processes the store's write lock
-// serialises journal entries; two processes racing on one pool get EBUSY from Journal::Begin.
+// Thread-safety: one thread at a time (like the Store). Between processes, every operation that
+// changes the pool or settles its journal (Create, Open's recovery, CreateThin, Snapshot, Delete,
+// Grow, Extend, AutoExtend, Deactivate, repairs) holds the pool's FileLock,
+// <root>/locks/pools/<name>.lock, waiting up to kPoolLockTimeout: a second process waits its turn
+// instead of failing, and Open never mistakes another process's operation in flight for one a
+// crash interrupted.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <optional>
 #include <set>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
+#include "core/file_lock.h"
 #include "core/result.h"
 #include "core/store.h"
 #include "core/sys/device_mapper.h"
@@ -58,6 +65,7 @@ struct PoolEnv {
 };
 
 inline constexpr char kPoolUuidPrefix[] = "STRATA-pool-";
+inline constexpr std::chrono::seconds kPoolLockTimeout{60};
 inline constexpr char kThinUuidPrefix[] = "STRATA-thin-";
 
 // Where the pool's data and metadata live.
@@ -148,6 +156,21 @@ class ThinPool {
   // back. EBUSY while thin devices are active. An adopted pool is left alone.
   Status Deactivate();
 
+  // Holds the pool's cross-process lock until destroyed. Nested scopes in one ThinPool share the
+  // one flock (a depth count): public operations take it themselves, callers that run several
+  // as one step (a repair) may take it around them.
+  class LockScope {
+   public:
+    explicit LockScope(ThinPool* pool) : pool_(pool) {}
+    LockScope(LockScope&& other) noexcept : pool_(std::exchange(other.pool_, nullptr)) {}
+    LockScope& operator=(LockScope&&) = delete;
+    ~LockScope();
+
+   private:
+    ThinPool* pool_;
+  };
+  Result<LockScope> Lock();
+
  private:
   ThinPool(const PoolEnv& env, const PoolConfig& config, PoolBackingInfo backing);
 
@@ -170,6 +193,8 @@ class ThinPool {
   std::string name_;
   PoolBackingInfo backing_;
   Journal journal_;
+  std::optional<FileLock> lock_;  // held while lock_depth_ > 0
+  int lock_depth_ = 0;
 
   // --- Space management and the pool_create/extend journal (pool_space.cc, pool.cc) ----------
  public:

@@ -178,6 +178,7 @@ Result<PoolCensus> TakeCensus(const PoolEnv& env, const std::string& pool_dm_nam
 // Order: resume first (a suspended device blocks its users and a remove of it), then the
 // devices, then the records, then the leaked ids (whose delete needs their devices gone).
 Status RepairDrift(ThinPool& pool, const PoolEnv& env, const PoolDrift& drift) {
+  STRATA_ASSIGN_OR_RETURN(ThinPool::LockScope locked, pool.Lock());  // one step for others
   for (const std::string& name : drift.suspended_devices) {
     STRATA_TRY_CTX(env.dm->Resume(name), "repair: resume " + name);
   }

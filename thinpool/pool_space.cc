@@ -152,6 +152,7 @@ Result<uint64_t> HostFreeBytes(const std::string& path) {
 // --- ThinPool --------------------------------------------------------------------------------
 
 Result<AutoExtendOutcome> ThinPool::AutoExtend() {
+  STRATA_ASSIGN_OR_RETURN(LockScope locked, Lock());
   STRATA_ASSIGN_OR_RETURN(PoolReport report, Report());
   return AutoExtendFrom(report);
 }

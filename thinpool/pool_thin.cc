@@ -257,10 +257,12 @@ Result<uint32_t> ThinPool::CreateJournaled(JournalKind kind, uint64_t size_secto
 
 Result<uint32_t> ThinPool::CreateThin(uint64_t size_sectors, const std::string& name) {
   if (size_sectors == 0) return Error(EINVAL, "thin device size must not be 0");
+  STRATA_ASSIGN_OR_RETURN(LockScope locked, Lock());
   return CreateJournaled(JournalKind::kCreateThin, size_sectors, name, std::nullopt);
 }
 
 Result<uint32_t> ThinPool::Snapshot(uint32_t origin_id, const std::string& name) {
+  STRATA_ASSIGN_OR_RETURN(LockScope locked, Lock());
   STRATA_ASSIGN_OR_RETURN(ThinRecord origin, FindThin(origin_id));
   return CreateJournaled(JournalKind::kCreateSnap, origin.size_sectors, name, origin_id);
 }
@@ -291,6 +293,7 @@ Status ThinPool::Deactivate(uint32_t thin_id, sys::DmRemove mode) {
 // `delete` needs the device deactivated first (EBUSY otherwise). A delete is never undone once
 // the message went out, so only failures before it revert the store.
 Status ThinPool::Delete(uint32_t thin_id) {
+  STRATA_ASSIGN_OR_RETURN(LockScope locked, Lock());
   Result<ThinRecord> thin = FindThin(thin_id);
   if (!thin.ok()) return thin.error().code() == ENOENT ? Ok() : std::move(thin).error();
   STRATA_TRY(Deactivate(thin_id));
@@ -319,6 +322,7 @@ Status ThinPool::Delete(uint32_t thin_id) {
 // The store is updated first: a larger recorded size with the old table is harmless (the next
 // activation uses it), a larger table with the old record would later shrink the device.
 Status ThinPool::Grow(uint32_t thin_id, uint64_t new_size_sectors) {
+  STRATA_ASSIGN_OR_RETURN(LockScope locked, Lock());
   STRATA_ASSIGN_OR_RETURN(ThinRecord thin, FindThin(thin_id));
   if (new_size_sectors < thin.size_sectors) {
     return Error(EINVAL, "thin device " + std::to_string(thin_id) + " cannot shrink");

@@ -287,6 +287,8 @@ Result<CheckReport> CheckFindings(Context& ctx, bool repair) {
     return report;
   }
   STRATA_ASSIGN_OR_RETURN(std::unique_ptr<ThinPool> pool, ThinPool::Open(env, config));
+  // Census and repair as one step: no other strata process changes the pool in between.
+  STRATA_ASSIGN_OR_RETURN(ThinPool::LockScope locked, pool->Lock());
   STRATA_ASSIGN_OR_RETURN(thinpool::PoolCensus census, thinpool::TakeCensus(env, pool->name()));
   report.drift = thinpool::DiffCensus(census);
   STRATA_TRY(thinpool::RepairDrift(*pool, env, *report.drift));

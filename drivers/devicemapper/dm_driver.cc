@@ -107,9 +107,6 @@ class DmDriver final : public Driver {
   Result<uint32_t> BaseThin();
   Result<uint32_t> MakeBase();
   Result<LayerLock> LockInit() const;
-  // Serialises pool messages between strata processes: the pool's journal takes one operation
-  // at a time and refuses a second with EBUSY instead of waiting.
-  Result<LayerLock> LockPool() const;
 
   // Activates `thin_id` unless it is active; true when this call activated it.
   Result<bool> Activate(uint32_t thin_id);
@@ -186,10 +183,6 @@ Result<LayerLock> DmDriver::LockInit() const {
   return LayerLock::Acquire(home_ + "/locks", "init", LayerLock::Wait::kBlock, kInitLockTimeout);
 }
 
-Result<LayerLock> DmDriver::LockPool() const {
-  return LayerLock::Acquire(home_ + "/locks", "pool", LayerLock::Wait::kBlock, kInitLockTimeout);
-}
-
 Result<ThinPool*> DmDriver::Pool(bool create) const {
   if (pool_) return pool_.get();
   thinpool::PoolEnv env{&sys::LinuxDeviceMapper(), &sys::LinuxLoop(), env_.store, env_.root};
@@ -246,22 +239,14 @@ Result<uint32_t> DmDriver::MakeBase() {
   while (true) {
     STRATA_ASSIGN_OR_RETURN(std::optional<ThinRecord> stale, pool.FindByName(kUnformattedBaseName));
     if (!stale) break;
-    STRATA_ASSIGN_OR_RETURN(LayerLock locked, LockPool());
     STRATA_TRY_CTX(pool.Delete(stale->thin_id), "devicemapper: delete half-made base device");
   }
   const std::string fs(thinpool::FilesystemName(config_.fs.value));
   spdlog::info("devicemapper: formatting the base device ({}, {}), once", fs,
                FormatSize(config_.base_size_bytes.value));
   const uint64_t sectors = (config_.base_size_bytes.value + 511) / 512;
-  uint32_t id = 0;
-  {
-    STRATA_ASSIGN_OR_RETURN(LayerLock locked, LockPool());
-    STRATA_ASSIGN_OR_RETURN(id, pool.CreateThin(sectors, kUnformattedBaseName));
-  }
-  auto undo = MakeGuard([&] {
-    auto locked = LockPool();
-    (void)pool.Delete(id);  // best effort: rollback
-  });
+  STRATA_ASSIGN_OR_RETURN(uint32_t id, pool.CreateThin(sectors, kUnformattedBaseName));
+  auto undo = MakeGuard([&] { (void)pool.Delete(id); });  // best effort: rollback
   STRATA_TRY(Activate(id));
   const std::string device = ThinPool::DevicePath(id);
   ExecOptions exec;
@@ -365,10 +350,7 @@ Status DmDriver::GrowTo(uint32_t thin_id, uint64_t size_bytes) {
                              FormatSize(current) + " (a thin snapshot cannot shrink)");
   }
   if (wanted == current) return Ok();
-  {
-    STRATA_ASSIGN_OR_RETURN(LayerLock locked, LockPool());
-    STRATA_TRY(pool.Grow(thin_id, wanted / 512));
-  }
+  STRATA_TRY(pool.Grow(thin_id, wanted / 512));
   STRATA_ASSIGN_OR_RETURN(bool activated, Activate(thin_id));
   auto deactivate = MakeGuard([&] {
     if (activated) (void)pool.Deactivate(thin_id, sys::DmRemove::kDeferred);  // best effort
@@ -404,15 +386,8 @@ Status DmDriver::Create(const std::string& id, const std::string& parent, LayerK
   } else {
     STRATA_ASSIGN_OR_RETURN_CTX(origin, BaseThin(), what);
   }
-  uint32_t thin = 0;
-  {
-    STRATA_ASSIGN_OR_RETURN_CTX(LayerLock locked, LockPool(), what);
-    STRATA_ASSIGN_OR_RETURN_CTX(thin, pool->Snapshot(origin, ThinName(id)), what);
-  }
-  auto undo = MakeGuard([&] {
-    auto locked = LockPool();
-    (void)pool->Delete(thin);  // best effort: rollback
-  });
+  STRATA_ASSIGN_OR_RETURN_CTX(uint32_t thin, pool->Snapshot(origin, ThinName(id)), what);
+  auto undo = MakeGuard([&] { (void)pool->Delete(thin); });  // best effort: rollback
   if (options.size_bytes) STRATA_TRY_CTX(GrowTo(thin, *options.size_bytes), what);
   STRATA_ASSIGN_OR_RETURN(Statement stmt,
                           env_.store->Prepare("INSERT INTO dm_layers (id, pool, thin_id, parent, "
@@ -450,7 +425,6 @@ Status DmDriver::Remove(const std::string& id) {
     STRATA_ASSIGN_OR_RETURN_CTX(std::optional<ThinRecord> thin, (*pool)->FindByName(ThinName(id)),
                                 what);
     if (!thin) return Ok();
-    STRATA_ASSIGN_OR_RETURN_CTX(LayerLock locked, LockPool(), what);
     STRATA_TRY_CTX((*pool)->Delete(thin->thin_id), what);
   }
 }

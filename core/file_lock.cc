@@ -1,4 +1,4 @@
-#include "drivers/layer_lock.h"
+#include "core/file_lock.h"
 
 #include <fcntl.h>
 #include <sys/file.h>
@@ -9,7 +9,7 @@
 #include <cerrno>
 #include <thread>
 
-namespace strata::drivers {
+namespace strata {
 namespace {
 
 Status MakeDir(const std::string& dir) {
@@ -46,10 +46,11 @@ std::string FormatWait(std::chrono::milliseconds d) {
 
 }  // namespace
 
-Result<LayerLock> LayerLock::Acquire(const std::string& locks_dir, const std::string& id, Wait wait,
-                                     std::chrono::milliseconds timeout) {
-  STRATA_TRY(MakeDir(locks_dir));
-  const std::string path = locks_dir + "/" + id + ".lock";
+Result<FileLock> FileLock::Acquire(const std::string& dir, const std::string& name,
+                                   const std::string& what, Wait wait,
+                                   std::chrono::milliseconds timeout) {
+  STRATA_TRY(MakeDir(dir));
+  const std::string path = dir + "/" + name + ".lock";
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   auto backoff = std::chrono::milliseconds(2);
   while (true) {
@@ -61,24 +62,24 @@ Result<LayerLock> LayerLock::Acquire(const std::string& locks_dir, const std::st
       STRATA_ASSIGN_OR_RETURN(bool locked, TryFlock(fd.Get(), path));
       if (locked) break;
       if (wait == Wait::kTry) {
-        return Error(EWOULDBLOCK, "layer " + id + " is locked by another strata process");
+        return Error(EWOULDBLOCK, what + " is locked by another strata process");
       }
       if (std::chrono::steady_clock::now() >= deadline) {
-        return Error(EBUSY, "layer " + id + " is locked by another strata process (waited " +
-                                FormatWait(timeout) + "); try again");
+        return Error(EBUSY, what + " is locked by another strata process (waited " +
+                            FormatWait(timeout) + "); try again");
       }
       std::this_thread::sleep_for(backoff);
       backoff = std::min(backoff * 2, std::chrono::milliseconds(50));
     }
     STRATA_ASSIGN_OR_RETURN(bool linked, StillLinked(fd.Get(), path));
-    if (linked) return LayerLock(std::move(fd), path);
+    if (linked) return FileLock(std::move(fd), path);
     // Unlinked under us: drop this lock and take the one on the current file.
   }
 }
 
-void LayerLock::RemoveFile() {
+void FileLock::RemoveFile() {
   if (!fd_) return;
   (void)::unlink(path_.c_str());  // best effort: a leftover lock file is harmless
 }
 
-}  // namespace strata::drivers
+}  // namespace strata
