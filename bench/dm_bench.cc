@@ -262,7 +262,7 @@ class Gate {
 uint32_t MakeOrigin(const Options& o, tp::ThinPool& pool) {
   uint32_t origin = Must(pool.CreateThin(SizeBytes(o.origin_size) / 512, "origin"), "origin");
   Must(pool.Activate(origin), "activate origin");
-  const std::string origin_node = std::string(sys::kDmNodeDir) + "/" + tp::ThinDmName(origin);
+  const std::string origin_node = std::string(sys::kDmNodeDir) + "/" + tp::ThinDmName(pool.name(), origin);
   // The same mkfs options on every side (bench/dm_lib.sh): no lazy init, so no mount of a
   // snapshot starts a background inode-table zeroing thread.
   if (Run({"mkfs.ext4", "-q", "-F", "-E", "nodiscard,lazy_itable_init=0,lazy_journal_init=0",
@@ -282,7 +282,7 @@ void Cycle(tp::ThinPool& pool, TimingDeviceMapper& dm, Samples& out, uint32_t or
   uint32_t snap = 0;
   Step(out, dm, "snapshot", [&] { snap = Must(pool.Snapshot(origin), "snapshot"); });
   Step(out, dm, "activate", [&] { Must(pool.Activate(snap), "activate"); });
-  const std::string node = std::string(sys::kDmNodeDir) + "/" + tp::ThinDmName(snap);
+  const std::string node = std::string(sys::kDmNodeDir) + "/" + tp::ThinDmName(pool.name(), snap);
   Step(out, dm, "mount", [&] { Must(mounts.Mount(node, mnt, "ext4", 0, ""), "mount"); });
   Step(out, dm, "umount", [&] { Must(mounts.Unmount(mnt, 0), "umount"); });
   Step(out, dm, "deactivate", [&] { Must(pool.Deactivate(snap), "deactivate"); });

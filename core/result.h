@@ -2,7 +2,7 @@
 //
 // An Error carries an errno value (callers branch on it: EBUSY, ENOENT, EOPNOTSUPP, ENOSPC, ...)
 // and a chain of context strings, outermost first, so the message reads outward:
-//   vol create "db": activate thin device 17: DM_TABLE_LOAD strata-thin-17: Device or resource busy
+//   vol create "db": activate thin device 17: DM_TABLE_LOAD strata-pool-thin-17: Device or resource busy
 // Library code returns errors and never logs them; the CLI prints each error once.
 #pragma once
 

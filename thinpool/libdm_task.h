@@ -34,7 +34,7 @@ inline constexpr uint32_t kUdevLeaveAloneFlags =
      DM_UDEV_DISABLE_DISK_RULES_FLAG | DM_UDEV_DISABLE_OTHER_RULES_FLAG)
     << DM_UDEV_FLAGS_SHIFT;
 
-// One dm_task. `what` names the operation in errors: "DM_TABLE_LOAD strata-thin-17".
+// One dm_task. `what` names the operation in errors: "DM_TABLE_LOAD strata-pool-thin-17".
 class LibdmTask {
  public:
   // dm_task_create(type) and, when `name` is not empty, dm_task_set_name. EINVAL for a name the

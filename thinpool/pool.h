@@ -7,7 +7,8 @@
 //   devices        a data and a metadata block device given by path.
 //   existing pool  a thin-pool dm device made by someone else, adopted as is (never removed).
 // The pool's dm name is the config's pool-name, its uuid `STRATA-pool-<name>`. Thin devices are
-// `strata-thin-<id>` with uuid `STRATA-thin-<pool>-<id>`.
+// `<pool>-thin-<id>` with uuid `STRATA-thin-<pool>-<id>` (dm names are per host: two pools may
+// both have a thin id 5).
 //
 // Store tables (schema step 2): thin_pools(name, last_thin_id): the id counter, never reused
 // (thinpool/thin_ids.h); thin_devices(pool, thin_id, size_sectors, name, state) with state
@@ -95,8 +96,8 @@ struct ThinRecord {
   std::string state;  // "creating", "ready", "deleting"
 };
 
-// "strata-thin-<id>" and "STRATA-thin-<pool>-<id>".
-std::string ThinDmName(uint32_t thin_id);
+// "<pool>-thin-<id>" and "STRATA-thin-<pool>-<id>".
+std::string ThinDmName(const std::string& pool, uint32_t thin_id);
 std::string ThinDmUuid(const std::string& pool, uint32_t thin_id);
 // <root>/devicemapper/data and .../metadata.
 std::string DataFilePath(const std::string& root);
@@ -128,10 +129,10 @@ class ThinPool {
   // Snapshot of `origin_id` (same size). An active origin is suspended around create_snap and
   // always resumed, even when create_snap fails. ENOENT for an origin the store does not know.
   Result<uint32_t> Snapshot(uint32_t origin_id, const std::string& name = "");
-  // Creates strata-thin-<id> with a thin table of the recorded size. ENOENT for an unknown id;
+  // Creates <pool>-thin-<id> with a thin table of the recorded size. ENOENT for an unknown id;
   // EEXIST when it is already active.
   Status Activate(uint32_t thin_id);
-  // Removes strata-thin-<id>; kDeferred lets a busy device go at last close. Not active: Ok.
+  // Removes <pool>-thin-<id>; kDeferred lets a busy device go at last close. Not active: Ok.
   Status Deactivate(uint32_t thin_id, sys::DmRemove mode = sys::DmRemove::kNow);
   // Deactivates, then deletes the id from the pool and the store. Unknown id: Ok (idempotent).
   Status Delete(uint32_t thin_id);
@@ -143,8 +144,8 @@ class ThinPool {
   Result<std::optional<ThinRecord>> FindByName(const std::string& name);
   // Renames the store record of `thin_id` (the kernel knows ids only). ENOENT for an unknown id.
   Status Rename(uint32_t thin_id, const std::string& name);
-  // /dev/mapper/strata-thin-<id>: the block node Activate makes.
-  static std::string DevicePath(uint32_t thin_id);
+  // /dev/mapper/<pool>-thin-<id>: the block node Activate makes.
+  std::string DevicePath(uint32_t thin_id) const;
 
   // Grows the loop files (data, metadata or both) to the given sizes, refreshes the loops and
   // reloads the pool table; the resume also takes an out_of_data_space pool back to rw. Journaled

@@ -43,7 +43,9 @@ std::string_view FailScope(JournalKind kind) {
 
 }  // namespace
 
-std::string ThinDmName(uint32_t thin_id) { return "strata-thin-" + std::to_string(thin_id); }
+std::string ThinDmName(const std::string& pool, uint32_t thin_id) {
+  return pool + "-thin-" + std::to_string(thin_id);
+}
 std::string ThinDmUuid(const std::string& pool, uint32_t thin_id) {
   return kThinUuidPrefix + pool + "-" + std::to_string(thin_id);
 }
@@ -106,7 +108,9 @@ Status ThinPool::Rename(uint32_t thin_id, const std::string& name) {
   return stmt.Run();
 }
 
-std::string ThinPool::DevicePath(uint32_t thin_id) { return "/dev/mapper/" + ThinDmName(thin_id); }
+std::string ThinPool::DevicePath(uint32_t thin_id) const {
+  return "/dev/mapper/" + ThinDmName(name_, thin_id);
+}
 
 Result<ThinPoolStatus> ThinPool::UsableStatus(bool for_new_device) {
   // LVM records the pool's transaction id in its own metadata: moving it would stop the VG from
@@ -154,7 +158,7 @@ Status ThinPool::SendCreate(JournalKind kind, uint32_t id, std::optional<uint32_
     return SendPoolMessage(*env_.dm, name_, "create_thin " + std::to_string(id));
   }
   std::string message = "create_snap " + std::to_string(id) + " " + std::to_string(*origin);
-  std::string origin_dm = ThinDmName(*origin);
+  std::string origin_dm = ThinDmName(name_, *origin);
   STRATA_ASSIGN_OR_RETURN(bool active, IsActive(origin_dm));
   if (!active) return SendPoolMessage(*env_.dm, name_, message);
   STRATA_TRY_CTX(env_.dm->Suspend(origin_dm, sys::DmFlush::kFlush, sys::DmLockFs::kLockFs),
@@ -279,12 +283,12 @@ Status ThinPool::Activate(uint32_t thin_id) {
   STRATA_ASSIGN_OR_RETURN(sys::DmDeviceInfo pool, env_.dm->Info(name_));
   STRATA_ASSIGN_OR_RETURN(MappingTable table,
                           ThinTable({pool.major, pool.minor}, thin_id, thin.size_sectors));
-  return CreateDmDevice(*env_.dm, ThinDmName(thin_id), ThinDmUuid(name_, thin_id), table)
+  return CreateDmDevice(*env_.dm, ThinDmName(name_, thin_id), ThinDmUuid(name_, thin_id), table)
       .Wrap("activate thin device " + std::to_string(thin_id));
 }
 
 Status ThinPool::Deactivate(uint32_t thin_id, sys::DmRemove mode) {
-  std::string dm_name = ThinDmName(thin_id);
+  std::string dm_name = ThinDmName(name_, thin_id);
   STRATA_ASSIGN_OR_RETURN(bool active, IsActive(dm_name));
   if (!active) return Ok();
   return env_.dm->Remove(dm_name, mode).Wrap("deactivate thin device " + std::to_string(thin_id));
@@ -335,7 +339,7 @@ Status ThinPool::Grow(uint32_t thin_id, uint64_t new_size_sectors) {
   STRATA_TRY(update.Bind(2, name_));
   STRATA_TRY(update.Bind(3, int64_t{thin_id}));
   STRATA_TRY(update.Run());
-  std::string dm_name = ThinDmName(thin_id);
+  std::string dm_name = ThinDmName(name_, thin_id);
   STRATA_ASSIGN_OR_RETURN(bool active, IsActive(dm_name));
   if (!active) return Ok();
   STRATA_ASSIGN_OR_RETURN(sys::DmDeviceInfo pool, env_.dm->Info(name_));
@@ -352,7 +356,7 @@ Status ThinPool::ResumeInterruptedOrigins() {
   for (const JournalRecord& r : open) {
     if (r.kind != JournalKind::kCreateSnap || !r.args.starts_with("origin=")) continue;
     STRATA_ASSIGN_OR_RETURN(uint64_t origin, ParseDecimal(r.args.substr(7), "origin"));
-    std::string origin_dm = ThinDmName(static_cast<uint32_t>(origin));
+    std::string origin_dm = ThinDmName(name_, static_cast<uint32_t>(origin));
     Result<sys::DmDeviceInfo> info = env_.dm->Info(origin_dm);
     if (!info.ok() || !info->suspended) continue;  // gone or running: nothing to do
     STRATA_TRY_CTX(env_.dm->Resume(origin_dm), "resume interrupted snapshot origin");

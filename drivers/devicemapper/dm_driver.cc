@@ -248,7 +248,7 @@ Result<uint32_t> DmDriver::MakeBase() {
   STRATA_ASSIGN_OR_RETURN(uint32_t id, pool.CreateThin(sectors, kUnformattedBaseName));
   auto undo = MakeGuard([&] { (void)pool.Delete(id); });  // best effort: rollback
   STRATA_TRY(Activate(id));
-  const std::string device = ThinPool::DevicePath(id);
+  const std::string device = pool.DevicePath(id);
   ExecOptions exec;
   exec.install_hint = fs == "xfs" ? "install xfsprogs" : "install e2fsprogs";
   STRATA_TRY_CTX(RunProgramOk(MkfsCommand(config_.fs.value, config_.mkfs_options.value, device),
@@ -275,9 +275,9 @@ Result<bool> DmDriver::Activate(uint32_t thin_id) {
   Status activated = pool_->Activate(thin_id);
   if (activated.ok()) return true;
   if (activated.error().code() != EEXIST) return std::move(activated).error();
-  // Already active: but dm names are per host, so make sure it is this pool's device before
-  // mounting it (another strata root's pool may use the same thin id).
-  const std::string dm_name = thinpool::ThinDmName(thin_id);
+  // Already active: make sure it is this pool's device before mounting it (a device made by
+  // someone else under our name).
+  const std::string dm_name = thinpool::ThinDmName(pool_->name(), thin_id);
   STRATA_ASSIGN_OR_RETURN(sys::DmDeviceInfo info, sys::LinuxDeviceMapper().Info(dm_name));
   const std::string want = thinpool::ThinDmUuid(config_.pool_name.value, thin_id);
   if (info.uuid != want) {
@@ -288,7 +288,7 @@ Result<bool> DmDriver::Activate(uint32_t thin_id) {
 }
 
 Status DmDriver::MountThin(uint32_t thin_id, const std::string& target, bool read_only) {
-  const std::string device = ThinPool::DevicePath(thin_id);
+  const std::string device = pool_->DevicePath(thin_id);
   STRATA_ASSIGN_OR_RETURN(MountSpec spec, PlanMount(config_.fs.value, config_.mount_options.value,
                                                     device, read_only));
   Status mounted = env_.mounts->MountNewApi(spec.fs_type, spec.params, spec.attrs, target);
@@ -360,7 +360,7 @@ Status DmDriver::GrowTo(uint32_t thin_id, uint64_t size_bytes) {
     (void)env_.mounts->Unmount(dir, 0);  // best effort: cleanup
     (void)::rmdir(dir.c_str());
   });
-  STRATA_TRY_CTX(RunProgramOk(GrowFsCommand(config_.fs.value, ThinPool::DevicePath(thin_id), dir)),
+  STRATA_TRY_CTX(RunProgramOk(GrowFsCommand(config_.fs.value, pool.DevicePath(thin_id), dir)),
                  "grow the filesystem to " + FormatSize(wanted));
   return Ok();
 }

@@ -22,10 +22,10 @@ std::vector<std::string> Keys(const MountSpec& spec) {
 
 TEST(DmMountTest, Ext4SplitsPerMountAttributesFromFilesystemOptions) {
   auto spec = PlanMount(Filesystem::kExt4, {"noatime", "nodev", "discard", "commit=30"},
-                        "/dev/mapper/strata-thin-3", false);
+                        "/dev/mapper/strata-pool-thin-3", false);
   ASSERT_TRUE(spec.ok()) << spec.error().message();
   EXPECT_EQ(spec->fs_type, "ext4");
-  EXPECT_THAT(Keys(*spec), ElementsAre("source=/dev/mapper/strata-thin-3", "discard", "commit=30"));
+  EXPECT_THAT(Keys(*spec), ElementsAre("source=/dev/mapper/strata-pool-thin-3", "discard", "commit=30"));
   EXPECT_EQ(spec->attrs, sys::kMountAttrNoatime | sys::kMountAttrNodev);
 }
 

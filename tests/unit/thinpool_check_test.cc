@@ -24,7 +24,7 @@ TEST(DiffCensusTest, AgreeingViewsAreClean) {
   PoolCensus c;
   c.pool_ids = {1, 2};
   c.records = {Rec(1), Rec(2)};
-  c.devices = {{"pool", std::nullopt, false}, {"strata-thin-2", 2, false}};
+  c.devices = {{"pool", std::nullopt, false}, {"pool-thin-2", 2, false}};
   PoolDrift d = DiffCensus(c);
   EXPECT_TRUE(d.clean());
   EXPECT_EQ(d, PoolDrift{});
@@ -35,15 +35,15 @@ TEST(DiffCensusTest, FindsEachKindOfDrift) {
   c.pool_ids = {1, 5, 9};
   c.records = {Rec(1), Rec(3), Rec(4, "deleting")};
   c.devices = {{"pool", std::nullopt, true},
-               {"strata-thin-1", 1, true},
-               {"strata-thin-7", 7, false},
-               {"strata-thin-3", 3, false}};
+               {"pool-thin-1", 1, true},
+               {"pool-thin-7", 7, false},
+               {"pool-thin-3", 3, false}};
   PoolDrift d = DiffCensus(c);
   EXPECT_FALSE(d.clean());
   EXPECT_THAT(d.leaked_ids, ElementsAre(5, 9));
   EXPECT_THAT(d.lost_ids, ElementsAre(3, 4));
-  EXPECT_THAT(d.unreferenced_devices, ElementsAre("strata-thin-7"));
-  EXPECT_THAT(d.suspended_devices, ElementsAre("pool", "strata-thin-1"));
+  EXPECT_THAT(d.unreferenced_devices, ElementsAre("pool-thin-7"));
+  EXPECT_THAT(d.suspended_devices, ElementsAre("pool", "pool-thin-1"));
 }
 
 TEST(DiffCensusTest, PendingJournalIdsAreNeitherLeakedNorLost) {
@@ -121,23 +121,23 @@ TEST_F(RepairDriftTest, RepairsLeakLostUnreferencedAndSuspended) {
   auto lost = pool_->CreateThin(2048);
   ASSERT_TRUE(kept.ok() && lost.ok());
   ASSERT_TRUE(pool_->Activate(*kept).ok());
-  ASSERT_TRUE(dm_.Suspend(ThinDmName(*kept), sys::DmFlush::kFlush, sys::DmLockFs::kLockFs).ok());
+  ASSERT_TRUE(dm_.Suspend(ThinDmName("pool", *kept), sys::DmFlush::kFlush, sys::DmLockFs::kLockFs).ok());
   ASSERT_TRUE(dm_.Message("pool", 0, "create_thin 40").ok());  // leaked: the store never heard
   ASSERT_TRUE(dm_.Message("pool", 0, "delete " + std::to_string(*lost)).ok());  // lost
-  ASSERT_TRUE(dm_.Create("strata-thin-77", "STRATA-thin-pool-77").ok());        // unreferenced
+  ASSERT_TRUE(dm_.Create("pool-thin-77", "STRATA-thin-pool-77").ok());        // unreferenced
   PoolDrift drift = DiffCensus(FakeCensus());
   EXPECT_THAT(drift.leaked_ids, ElementsAre(40));
   EXPECT_THAT(drift.lost_ids, ElementsAre(*lost));
-  EXPECT_THAT(drift.unreferenced_devices, ElementsAre("strata-thin-77"));
-  EXPECT_THAT(drift.suspended_devices, ElementsAre(ThinDmName(*kept)));
+  EXPECT_THAT(drift.unreferenced_devices, ElementsAre("pool-thin-77"));
+  EXPECT_THAT(drift.suspended_devices, ElementsAre(ThinDmName("pool", *kept)));
   uint64_t txid = dm_.PoolOf("pool")->transaction_id;
 
   ASSERT_TRUE(RepairDrift(*pool_, env_, drift).ok());
   EXPECT_TRUE(DiffCensus(FakeCensus()).clean());
   EXPECT_FALSE(dm_.PoolOf("pool")->thins.contains(40));
   EXPECT_TRUE(dm_.PoolOf("pool")->thins.contains(*kept));
-  EXPECT_FALSE(dm_.devices().at(ThinDmName(*kept)).suspended);
-  EXPECT_FALSE(dm_.Exists("strata-thin-77"));
+  EXPECT_FALSE(dm_.devices().at(ThinDmName("pool", *kept)).suspended);
+  EXPECT_FALSE(dm_.Exists("pool-thin-77"));
   // The leak went through the journal: one committed delete moved the transaction id.
   EXPECT_EQ(dm_.PoolOf("pool")->transaction_id, txid + 1);
   EXPECT_THAT(*pool_->journal().OpenRecords(), IsEmpty());

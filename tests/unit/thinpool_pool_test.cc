@@ -237,7 +237,7 @@ TEST_F(ThinPoolTest, CrashAtEveryStepOfSnapshotIsReconciledOnOpen) {
     dm_.Heal();
     pool = MustOpen();
     ASSERT_NE(pool, nullptr);
-    EXPECT_FALSE(dm_.devices().at("strata-thin-1").suspended) << "step " << step;
+    EXPECT_FALSE(dm_.devices().at("pool-thin-1").suspended) << "step " << step;
     ExpectConsistent(*pool, Kernel(), step);
   }
 }
@@ -290,9 +290,9 @@ TEST_F(ThinPoolTest, SnapshotOfActiveOriginSuspendsAndResumes) {
   auto snap = pool->Snapshot(1);
   ASSERT_TRUE(snap.ok()) << snap.error().message();
   EXPECT_THAT(dm_.calls(),
-              ElementsAre("suspend strata-thin-1", "message pool create_snap 2 1",
-                          "resume strata-thin-1", "message pool set_transaction_id 1 2"));
-  EXPECT_FALSE(dm_.devices().at("strata-thin-1").suspended);
+              ElementsAre("suspend pool-thin-1", "message pool create_snap 2 1",
+                          "resume pool-thin-1", "message pool set_transaction_id 1 2"));
+  EXPECT_FALSE(dm_.devices().at("pool-thin-1").suspended);
 }
 
 TEST_F(ThinPoolTest, SnapshotResumesOriginEvenWhenCreateSnapFails) {
@@ -302,8 +302,8 @@ TEST_F(ThinPoolTest, SnapshotResumesOriginEvenWhenCreateSnapFails) {
   dm_.ClearCalls();
   dm_.FailNext("message", EIO);
   EXPECT_EQ(pool->Snapshot(1).error().code(), EIO);
-  EXPECT_THAT(dm_.calls(), Contains("resume strata-thin-1"));
-  EXPECT_FALSE(dm_.devices().at("strata-thin-1").suspended);
+  EXPECT_THAT(dm_.calls(), Contains("resume pool-thin-1"));
+  EXPECT_FALSE(dm_.devices().at("pool-thin-1").suspended);
   EXPECT_EQ(Kernel().thins.size(), 1u);
   EXPECT_EQ(pool->List()->size(), 1u);
   EXPECT_EQ(OpenRecords(*pool), 0u);
@@ -314,7 +314,7 @@ TEST_F(ThinPoolTest, SnapshotOfInactiveOriginDoesNotSuspend) {
   ASSERT_TRUE(pool->CreateThin(2048).ok());
   dm_.ClearCalls();
   ASSERT_TRUE(pool->Snapshot(1).ok());
-  EXPECT_THAT(dm_.calls(), Not(Contains("suspend strata-thin-1")));
+  EXPECT_THAT(dm_.calls(), Not(Contains("suspend pool-thin-1")));
   EXPECT_EQ(pool->Snapshot(99).error().code(), ENOENT);
 }
 
@@ -322,13 +322,13 @@ TEST_F(ThinPoolTest, ActivateDeactivateDelete) {
   auto pool = MustCreate();
   ASSERT_TRUE(pool->CreateThin(4096).ok());
   ASSERT_TRUE(pool->Activate(1).ok());
-  EXPECT_EQ(dm_.devices().at("strata-thin-1").uuid, "STRATA-thin-pool-1");
-  EXPECT_EQ(dm_.devices().at("strata-thin-1").active->front().length_sectors, 4096u);
+  EXPECT_EQ(dm_.devices().at("pool-thin-1").uuid, "STRATA-thin-pool-1");
+  EXPECT_EQ(dm_.devices().at("pool-thin-1").active->front().length_sectors, 4096u);
   ASSERT_TRUE(pool->Grow(1, 8192).ok());
-  EXPECT_EQ(dm_.devices().at("strata-thin-1").active->front().length_sectors, 8192u);
+  EXPECT_EQ(dm_.devices().at("pool-thin-1").active->front().length_sectors, 8192u);
   EXPECT_EQ(pool->Grow(1, 1024).error().code(), EINVAL);
   ASSERT_TRUE(pool->Delete(1).ok());
-  EXPECT_FALSE(dm_.Exists("strata-thin-1"));
+  EXPECT_FALSE(dm_.Exists("pool-thin-1"));
   EXPECT_THAT(Kernel().thins, IsEmpty());
   EXPECT_THAT(*pool->List(), IsEmpty());
   EXPECT_EQ(Kernel().transaction_id, 2u);

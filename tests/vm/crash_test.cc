@@ -115,7 +115,7 @@ class CrashVmTest : public ::testing::Test {
     store_.reset();
   }
 
-  static std::string Node(uint32_t id) { return "/dev/mapper/" + ThinDmName(id); }
+  static std::string Node(uint32_t id) { return "/dev/mapper/" + ThinDmName(kPoolName, id); }
   int Run(const std::vector<std::string>& argv) {
     auto r = RunCommand(argv);
     EXPECT_EQ(r.exit_code, 0) << argv[0] << ": " << r.out << r.err;
@@ -171,7 +171,7 @@ class CrashVmTest : public ::testing::Test {
   size_t RecordCount() { return pool_->List()->size(); }
 
   void ExpectPreciousData() {
-    if (!env_.dm->Info(ThinDmName(precious_)).ok()) {
+    if (!env_.dm->Info(ThinDmName(kPoolName, precious_)).ok()) {
       ASSERT_TRUE(pool_->Activate(precious_).ok());
     }
     ASSERT_EQ(Run({"mount", "-o", "ro", Node(precious_), mnt_}), 0);
@@ -239,7 +239,7 @@ TEST_F(CrashVmTest, SnapshotOfActiveOriginSurvivesSigkillAtEveryStep) {
     EXPECT_EQ(RecordCount(), before + (step.outcome == Outcome::kRolledForward ? 1 : 0))
         << failpoint;
     ASSERT_NO_FATAL_FAILURE(ExpectConsistent(failpoint));
-    auto info = env_.dm->Info(ThinDmName(origin));
+    auto info = env_.dm->Info(ThinDmName(kPoolName, origin));
     ASSERT_TRUE(info.ok() && !info->suspended) << failpoint << ": origin left suspended";
     // The mounted origin takes writes again (a suspended one would hang here).
     { std::ofstream(mnt_ + "/after-" + step.failpoint) << failpoint; }

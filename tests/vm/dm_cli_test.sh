@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The devicemapper driver from the CLI, in the VM: with no config, auto-detect picks it, the
 # first layer command builds the embedded loop-file pool and says so, and layers import, stack,
-# mount (each its own /dev/mapper device), diff, export, re-import, get a per-container size,
+# mount (each its own /dev/mapper/<pool>-thin-<id>), diff, export, re-import, get a per-container size,
 # and go away leaving no dm device of theirs. Usage: dm_cli_test.sh STRATA_BINARY
 # Run directly: outside the VM it re-runs itself inside one through tools/dev/vm/run.
 set -euo pipefail
@@ -29,7 +29,7 @@ cleanup() {
   for m in $(awk -v r="$root" '$5 ~ "^" r {print $5}' /proc/self/mountinfo | sort -r); do
     umount -l "$m"
   done
-  for d in $(dmsetup ls 2>/dev/null | awk '{print $1}' | grep '^strata-thin-'); do
+  for d in $(dmsetup ls 2>/dev/null | awk '{print $1}' | grep "^$pool-thin-"); do
     dmsetup --noudevsync remove "$d"
   done
   dmsetup --noudevsync remove "$pool" 2>/dev/null
@@ -64,7 +64,7 @@ mnt=$(st layer mount ctr)
 [ ! -e "$mnt/etc/old.conf" ] || fail "whiteout did not hide old.conf"
 [ ! -e "$mnt/lost+found" ] || fail "lost+found leaks into the layer"
 src=$(findmnt -n -o SOURCE "$mnt")
-case "$src" in /dev/mapper/strata-thin-*) ;; *) fail "layer not on a thin device: '$src'" ;; esac
+case "$src" in "/dev/mapper/$pool-thin-"*) ;; *) fail "layer not on a thin device: '$src'" ;; esac
 findmnt -n -o OPTIONS "$mnt" | grep -q noatime || fail "mount-options not applied"
 size_kb=$(df -k --output=size "$mnt" | tail -1)
 [ "$size_kb" -gt 400000 ] || fail "--size 512M gave a ${size_kb} KiB filesystem"
@@ -87,7 +87,7 @@ copy_mnt=$(st layer mount "$copy")
 diff -r --no-dereference "$mnt" "$copy_mnt" || fail "re-imported export differs"
 step "changes, export and re-import agree"
 
-st dm ls | grep -q strata-thin- || fail "dm ls does not show the thin devices"
+st dm ls | grep -q "$pool-thin-" || fail "dm ls does not show the thin devices"
 st pool status | grep -q "$pool" || fail "pool status does not name the pool"
 
 st layer umount ctr
@@ -95,7 +95,7 @@ st layer umount "$copy"
 st layer rm ctr "$copy" "$top" "$base"
 st layer rm ctr  # idempotent
 [ -z "$(st layer ls -q)" ] || fail "layers left: $(st layer ls -q)"
-left=$(dmsetup ls | awk '{print $1}' | grep '^strata-thin-' || true)
+left=$(dmsetup ls | awk '{print $1}' | grep "^$pool-thin-" || true)
 [ -z "$left" ] || fail "thin devices left active: $left"
 step "removed; only the pool and its base device remain"
 echo "dm-cli: PASS"

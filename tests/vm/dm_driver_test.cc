@@ -154,8 +154,8 @@ TEST_F(DmDriverVmTest, EveryLayerIsItsOwnBlockDevice) {
   MustCreate("c2", "img", LayerKind::kReadWrite);
   std::string s1 = Source(MustMount("c1"));
   std::string s2 = Source(MustMount("c2"));
-  EXPECT_THAT(s1, HasSubstr("/dev/mapper/strata-thin-"));
-  EXPECT_THAT(s2, HasSubstr("/dev/mapper/strata-thin-"));
+  EXPECT_THAT(s1, HasSubstr("/dev/mapper/" + pool_name_ + "-thin-"));
+  EXPECT_THAT(s2, HasSubstr("/dev/mapper/" + pool_name_ + "-thin-"));
   EXPECT_NE(s1, s2);
   ASSERT_TRUE(layers_->Unmount("c1").ok());
   ASSERT_TRUE(layers_->Unmount("c2").ok());

@@ -28,6 +28,8 @@ using ::testing::IsEmpty;
 
 constexpr uint64_t kThinSectors = 16 * 1024 * 1024 / 512;
 constexpr char kPoolName[] = "strata-vmtest-check";
+// A thin device of ours by uuid that no store record names.
+const std::string kStrayName = std::string(kPoolName) + "-thin-200";
 
 class PoolCheckVmTest : public ::testing::Test {
  protected:
@@ -54,7 +56,7 @@ class PoolCheckVmTest : public ::testing::Test {
       auto pool = ThinPool::Open(env_, config_);
       if (pool.ok()) pool_ = std::move(pool).value();
     }
-    (void)RunCommand({"dmsetup", "--noudevsync", "remove", "strata-thin-200"});
+    (void)RunCommand({"dmsetup", "--noudevsync", "remove", kStrayName});
     if (pool_) {
       auto thins = pool_->List();
       if (thins.ok()) {
@@ -117,9 +119,9 @@ TEST_F(PoolCheckVmTest, ReportsEachDriftAndRepairFixesIt) {
     ASSERT_TRUE(del->Run().ok());
   }
   ASSERT_NO_FATAL_FAILURE(
-      Dm({"create", "strata-thin-200", "--uuid", std::string(kThinUuidPrefix) + kPoolName + "-200",
+      Dm({"create", kStrayName, "--uuid", std::string(kThinUuidPrefix) + kPoolName + "-200",
           "--table", "0 2048 zero"}));
-  ASSERT_NO_FATAL_FAILURE(Dm({"suspend", ThinDmName(kept)}));
+  ASSERT_NO_FATAL_FAILURE(Dm({"suspend", ThinDmName(kPoolName, kept)}));
   pool_.reset();  // the CLI is the next command
   store_.reset();
 
@@ -129,8 +131,8 @@ TEST_F(PoolCheckVmTest, ReportsEachDriftAndRepairFixesIt) {
   ASSERT_FALSE(found.is_discarded()) << check.out << check.err;
   EXPECT_THAT(Ids(found["census"]["leaked_ids"]), ElementsAre(unrecorded, 100));
   EXPECT_THAT(Ids(found["census"]["lost_ids"]), ElementsAre(lost));
-  EXPECT_THAT(Names(found["census"]["unreferenced_devices"]), ElementsAre("strata-thin-200"));
-  EXPECT_THAT(Names(found["census"]["suspended_devices"]), ElementsAre(ThinDmName(kept)));
+  EXPECT_THAT(Names(found["census"]["unreferenced_devices"]), ElementsAre(kStrayName));
+  EXPECT_THAT(Names(found["census"]["suspended_devices"]), ElementsAre(ThinDmName(kPoolName, kept)));
   EXPECT_EQ(found["findings"].size(), 4u);
 
   // Without --repair nothing changed: the same report again, and the metadata snapshot is gone.
@@ -168,8 +170,8 @@ TEST_F(PoolCheckVmTest, ReportsEachDriftAndRepairFixesIt) {
   EXPECT_THAT(*ids, ElementsAre(kept));
   ASSERT_EQ(pool_->List()->size(), 1u);
   EXPECT_EQ(pool_->List()->at(0).thin_id, kept);
-  EXPECT_FALSE(env_.dm->Info(ThinDmName(kept))->suspended);
-  EXPECT_EQ(env_.dm->Info("strata-thin-200").error().code(), ENXIO);
+  EXPECT_FALSE(env_.dm->Info(ThinDmName(kPoolName, kept))->suspended);
+  EXPECT_EQ(env_.dm->Info(kStrayName).error().code(), ENXIO);
 }
 
 }  // namespace

@@ -93,7 +93,7 @@ class PoolSpaceVmTest : public ::testing::Test {
   // dd of `count` MiB of zeroes at `seek_mib` into thin device `id`, direct I/O, under a 90 s
   // timeout (exit 124 if it hangs).
   CommandResult WriteThin(uint32_t id, uint64_t seek_mib, uint64_t count_mib) {
-    return RunCommand({"timeout", "90", "dd", "if=/dev/zero", "of=/dev/mapper/" + ThinDmName(id),
+    return RunCommand({"timeout", "90", "dd", "if=/dev/zero", "of=/dev/mapper/" + ThinDmName(kPoolName, id),
                        "bs=1M", "seek=" + std::to_string(seek_mib),
                        "count=" + std::to_string(count_mib), "oflag=direct", "conv=notrunc"});
   }

@@ -102,7 +102,7 @@ TEST_F(PoolVmTest, LifecycleWithFilesystemSnapshotExtendAndTeardown) {
   auto origin = pool_->CreateThin(64 * kMiB / 512);
   ASSERT_TRUE(origin.ok()) << origin.error().message();
   ASSERT_TRUE(pool_->Activate(*origin).ok());
-  std::string origin_node = "/dev/mapper/" + ThinDmName(*origin);
+  std::string origin_node = "/dev/mapper/" + ThinDmName(kPoolName, *origin);
   std::string mnt = root_ + "/mnt";
   ASSERT_EQ(Run({"mkdir", "-p", mnt}), 0);
   ASSERT_EQ(Run({"mkfs.ext4", "-q", "-F", origin_node}), 0);
@@ -113,7 +113,7 @@ TEST_F(PoolVmTest, LifecycleWithFilesystemSnapshotExtendAndTeardown) {
   ASSERT_TRUE(snap.ok()) << snap.error().message();
   ASSERT_EQ(Run({"umount", mnt}), 0);
   ASSERT_TRUE(pool_->Activate(*snap).ok());
-  ASSERT_EQ(Run({"mount", "/dev/mapper/" + ThinDmName(*snap), mnt}), 0);
+  ASSERT_EQ(Run({"mount", "/dev/mapper/" + ThinDmName(kPoolName, *snap), mnt}), 0);
   std::string line;
   std::getline(std::ifstream(mnt + "/hello"), line);
   EXPECT_EQ(line, "from the origin");
