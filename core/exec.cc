@@ -8,7 +8,7 @@
 
 #include <cerrno>
 #include <cstring>
-#include <map>
+#include <string_view>
 
 #include "core/strings.h"
 #include "core/unique_fd.h"
@@ -18,19 +18,16 @@ extern char** environ;
 namespace strata {
 namespace {
 
-// The current environment with `extra` KEY=VALUE entries overriding.
+// The current environment without the keys `extra` sets, then `extra` ("KEY=VALUE" each).
 std::vector<std::string> MergedEnv(const std::vector<std::string>& extra) {
-  std::map<std::string, std::string> merged;
-  std::vector<std::string> order;
-  auto add = [&](const std::string& entry) {
-    std::string key = entry.substr(0, entry.find('='));
-    if (!merged.contains(key)) order.push_back(key);
-    merged[key] = entry;
-  };
-  for (char** e = environ; e != nullptr && *e != nullptr; ++e) add(*e);
-  for (const std::string& entry : extra) add(entry);
+  auto key_of = [](std::string_view entry) { return entry.substr(0, entry.find('=') + 1); };
   std::vector<std::string> out;
-  for (const std::string& key : order) out.push_back(merged[key]);
+  for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
+    bool overridden = false;
+    for (const std::string& x : extra) overridden = overridden || key_of(x) == key_of(*e);
+    if (!overridden) out.emplace_back(*e);
+  }
+  out.insert(out.end(), extra.begin(), extra.end());
   return out;
 }
 

@@ -99,6 +99,9 @@ struct ThinRecord {
 // "<pool>-thin-<id>" and "STRATA-thin-<pool>-<id>".
 std::string ThinDmName(const std::string& pool, uint32_t thin_id);
 std::string ThinDmUuid(const std::string& pool, uint32_t thin_id);
+// The thin_devices rows of `pool`, any state, by id (ThinPool::List; the census, which may run
+// without opening the pool).
+Result<std::vector<ThinRecord>> ListThinRecords(Store& store, const std::string& pool);
 // <root>/devicemapper/data and .../metadata.
 std::string DataFilePath(const std::string& root);
 std::string MetadataFilePath(const std::string& root);
@@ -132,6 +135,9 @@ class ThinPool {
   // Creates <pool>-thin-<id> with a thin table of the recorded size. ENOENT for an unknown id;
   // EEXIST when it is already active.
   Status Activate(uint32_t thin_id);
+  // Activate unless already active; true when this call activated it. EEXIST when a device of
+  // that name exists but is not this pool's (its uuid says so): never use someone else's.
+  Result<bool> EnsureActive(uint32_t thin_id);
   // Removes <pool>-thin-<id>; kDeferred lets a busy device go at last close. Not active: Ok.
   Status Deactivate(uint32_t thin_id, sys::DmRemove mode = sys::DmRemove::kNow);
   // Deactivates, then deletes the id from the pool and the store. Unknown id: Ok (idempotent).
@@ -140,6 +146,8 @@ class ThinPool {
   Status Grow(uint32_t thin_id, uint64_t new_size_sectors);
   // Thin devices recorded in the store.
   Result<std::vector<ThinRecord>> List();
+  // The record of `thin_id`; ENOENT for an id the store does not know.
+  Result<ThinRecord> FindThin(uint32_t thin_id);
   // The thin device recorded under `name` (the lowest id if several), or nullopt.
   Result<std::optional<ThinRecord>> FindByName(const std::string& name);
   // Renames the store record of `thin_id` (the kernel knows ids only). ENOENT for an unknown id.
@@ -176,7 +184,6 @@ class ThinPool {
   ThinPool(const PoolEnv& env, const PoolConfig& config, PoolBackingInfo backing);
 
   // pool_thin.cc
-  Result<ThinRecord> FindThin(uint32_t thin_id);
   Result<ThinPoolStatus> UsableStatus(bool for_new_device);
   Result<uint32_t> AllocateId();
   Result<uint32_t> CreateJournaled(JournalKind kind, uint64_t size_sectors, const std::string& name,

@@ -45,21 +45,6 @@ Status ReserveMetadataSnap(sys::DeviceMapper& dm, const std::string& pool) {
   return SendPoolMessage(dm, pool, "reserve_metadata_snap");
 }
 
-Result<std::vector<ThinRecord>> StoreRecords(Store& store, const std::string& pool) {
-  STRATA_ASSIGN_OR_RETURN(Statement stmt,
-                          store.Prepare("SELECT thin_id, size_sectors, name, state FROM "
-                                        "thin_devices WHERE pool = ? ORDER BY thin_id"));
-  STRATA_TRY(stmt.Bind(1, pool));
-  std::vector<ThinRecord> out;
-  while (true) {
-    STRATA_ASSIGN_OR_RETURN(bool row, stmt.Step());
-    if (!row) return out;
-    out.push_back({static_cast<uint32_t>(stmt.ColumnInt(0)),
-                   static_cast<uint64_t>(stmt.ColumnInt(1)), stmt.ColumnText(2),
-                   stmt.ColumnText(3)});
-  }
-}
-
 // The id in "STRATA-thin-<pool>-<id>", or nullopt for any other uuid (another pool's devices
 // included: "STRATA-thin-a-1-5" is not pool "a"'s, its suffix is not a number).
 std::optional<uint32_t> ThinIdOfUuid(const std::string& uuid, const std::string& pool) {
@@ -165,7 +150,7 @@ Result<std::set<uint32_t>> PoolThinIds(sys::DeviceMapper& dm, const std::string&
 Result<PoolCensus> TakeCensus(const PoolEnv& env, const std::string& pool_dm_name) {
   PoolCensus census;
   STRATA_ASSIGN_OR_RETURN(census.pool_ids, PoolThinIds(*env.dm, pool_dm_name));
-  STRATA_ASSIGN_OR_RETURN(census.records, StoreRecords(*env.store, pool_dm_name));
+  STRATA_ASSIGN_OR_RETURN(census.records, ListThinRecords(*env.store, pool_dm_name));
   Journal journal(*env.store, pool_dm_name);
   STRATA_ASSIGN_OR_RETURN(std::vector<JournalRecord> open, journal.OpenRecords());
   for (const JournalRecord& r : open) {

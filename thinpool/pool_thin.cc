@@ -50,31 +50,35 @@ std::string ThinDmUuid(const std::string& pool, uint32_t thin_id) {
   return kThinUuidPrefix + pool + "-" + std::to_string(thin_id);
 }
 
-Result<std::vector<ThinRecord>> ThinPool::List() {
+namespace {
+// The current row of a thin_devices SELECT (thin_id, size_sectors, name, state).
+ThinRecord ThinRow(const Statement& stmt) {
+  return {static_cast<uint32_t>(stmt.ColumnInt(0)), static_cast<uint64_t>(stmt.ColumnInt(1)),
+          stmt.ColumnText(2), stmt.ColumnText(3)};
+}
+
+// Runs a thin_devices SELECT and returns its first row.
+Result<std::optional<ThinRecord>> FirstThinRow(Statement& stmt) {
+  STRATA_ASSIGN_OR_RETURN(bool row, stmt.Step());
+  if (!row) return std::optional<ThinRecord>();
+  return std::optional<ThinRecord>(ThinRow(stmt));
+}
+}  // namespace
+
+Result<std::vector<ThinRecord>> ListThinRecords(Store& store, const std::string& pool) {
   STRATA_ASSIGN_OR_RETURN(Statement stmt,
-                          env_.store->Prepare("SELECT thin_id, size_sectors, name, state FROM "
-                                              "thin_devices WHERE pool = ? ORDER BY thin_id"));
-  STRATA_TRY(stmt.Bind(1, name_));
+                          store.Prepare("SELECT thin_id, size_sectors, name, state FROM "
+                                        "thin_devices WHERE pool = ? ORDER BY thin_id"));
+  STRATA_TRY(stmt.Bind(1, pool));
   std::vector<ThinRecord> out;
   while (true) {
     STRATA_ASSIGN_OR_RETURN(bool row, stmt.Step());
     if (!row) return out;
-    out.push_back({static_cast<uint32_t>(stmt.ColumnInt(0)),
-                   static_cast<uint64_t>(stmt.ColumnInt(1)), stmt.ColumnText(2),
-                   stmt.ColumnText(3)});
+    out.push_back(ThinRow(stmt));
   }
 }
 
-namespace {
-// Runs a thin_devices SELECT (thin_id, size_sectors, name, state) and returns its first row.
-Result<std::optional<ThinRecord>> FirstThinRow(Statement& stmt) {
-  STRATA_ASSIGN_OR_RETURN(bool row, stmt.Step());
-  if (!row) return std::optional<ThinRecord>();
-  return std::optional<ThinRecord>(ThinRecord{static_cast<uint32_t>(stmt.ColumnInt(0)),
-                                              static_cast<uint64_t>(stmt.ColumnInt(1)),
-                                              stmt.ColumnText(2), stmt.ColumnText(3)});
-}
-}  // namespace
+Result<std::vector<ThinRecord>> ThinPool::List() { return ListThinRecords(*env_.store, name_); }
 
 Result<ThinRecord> ThinPool::FindThin(uint32_t thin_id) {
   STRATA_ASSIGN_OR_RETURN(Statement stmt,
@@ -285,6 +289,20 @@ Status ThinPool::Activate(uint32_t thin_id) {
                           ThinTable({pool.major, pool.minor}, thin_id, thin.size_sectors));
   return CreateDmDevice(*env_.dm, ThinDmName(name_, thin_id), ThinDmUuid(name_, thin_id), table)
       .Wrap("activate thin device " + std::to_string(thin_id));
+}
+
+Result<bool> ThinPool::EnsureActive(uint32_t thin_id) {
+  Status activated = Activate(thin_id);
+  if (activated.ok()) return true;
+  if (activated.error().code() != EEXIST) return std::move(activated).error();
+  const std::string dm_name = ThinDmName(name_, thin_id);
+  STRATA_ASSIGN_OR_RETURN(sys::DmDeviceInfo info, env_.dm->Info(dm_name));
+  const std::string want = ThinDmUuid(name_, thin_id);
+  if (info.uuid != want) {
+    return Error(EEXIST, "dm device " + dm_name + " is not this pool's (uuid \"" + info.uuid +
+                             "\", expected \"" + want + "\")");
+  }
+  return false;
 }
 
 Status ThinPool::Deactivate(uint32_t thin_id, sys::DmRemove mode) {

@@ -65,6 +65,14 @@ class Mounts {
   virtual Result<std::vector<MountEntry>> MountInfo() = 0;
 };
 
+// Whether some entry of `table` (MountInfo()) is mounted at exactly `path`.
+inline bool HasMountPoint(const std::vector<MountEntry>& table, const std::string& path) {
+  for (const MountEntry& entry : table) {
+    if (entry.mount_point == path) return true;
+  }
+  return false;
+}
+
 // The Linux implementation (core/sys/linux_mounts.cc). Lives for the whole process.
 Mounts& LinuxMounts();
 

@@ -108,8 +108,6 @@ class DmDriver final : public Driver {
   Result<uint32_t> MakeBase();
   Result<LayerLock> LockInit() const;
 
-  // Activates `thin_id` unless it is active; true when this call activated it.
-  Result<bool> Activate(uint32_t thin_id);
   Status MountThin(uint32_t thin_id, const std::string& target, bool read_only);
   // A private mount of `thin_id` under tmp/ (the caller unmounts it).
   Result<std::string> TempMount(uint32_t thin_id, bool read_only);
@@ -172,10 +170,7 @@ Result<bool> DmDriver::HasChildren(const std::string& id) const {
 
 Result<bool> DmDriver::IsMountPoint(const std::string& path) const {
   STRATA_ASSIGN_OR_RETURN(std::vector<sys::MountEntry> mounts, env_.mounts->MountInfo());
-  for (const sys::MountEntry& m : mounts) {
-    if (m.mount_point == path) return true;
-  }
-  return false;
+  return sys::HasMountPoint(mounts, path);
 }
 
 // Serialises building the pool and the base device between strata processes.
@@ -247,7 +242,7 @@ Result<uint32_t> DmDriver::MakeBase() {
   const uint64_t sectors = (config_.base_size_bytes.value + 511) / 512;
   STRATA_ASSIGN_OR_RETURN(uint32_t id, pool.CreateThin(sectors, kUnformattedBaseName));
   auto undo = MakeGuard([&] { (void)pool.Delete(id); });  // best effort: rollback
-  STRATA_TRY(Activate(id));
+  STRATA_TRY(pool.Activate(id));
   const std::string device = pool.DevicePath(id);
   ExecOptions exec;
   exec.install_hint = fs == "xfs" ? "install xfsprogs" : "install e2fsprogs";
@@ -269,22 +264,6 @@ Result<uint32_t> DmDriver::MakeBase() {
   STRATA_TRY(pool.Rename(id, kBaseName));
   undo.Release();
   return id;
-}
-
-Result<bool> DmDriver::Activate(uint32_t thin_id) {
-  Status activated = pool_->Activate(thin_id);
-  if (activated.ok()) return true;
-  if (activated.error().code() != EEXIST) return std::move(activated).error();
-  // Already active: make sure it is this pool's device before mounting it (a device made by
-  // someone else under our name).
-  const std::string dm_name = thinpool::ThinDmName(pool_->name(), thin_id);
-  STRATA_ASSIGN_OR_RETURN(sys::DmDeviceInfo info, sys::LinuxDeviceMapper().Info(dm_name));
-  const std::string want = thinpool::ThinDmUuid(config_.pool_name.value, thin_id);
-  if (info.uuid != want) {
-    return Error(EEXIST, "dm device " + dm_name + " belongs to another pool (uuid \"" +
-                             info.uuid + "\", expected \"" + want + "\")");
-  }
-  return false;
 }
 
 Status DmDriver::MountThin(uint32_t thin_id, const std::string& target, bool read_only) {
@@ -330,7 +309,7 @@ Status DmDriver::OpenView(const std::string& id, bool read_only, View& view) {
     return Ok();
   }
   STRATA_TRY(Pool(false));
-  STRATA_ASSIGN_OR_RETURN(bool activated, Activate(row.thin_id));
+  STRATA_ASSIGN_OR_RETURN(bool activated, pool_->EnsureActive(row.thin_id));
   if (activated) view.deactivate_ = row.thin_id;
   STRATA_ASSIGN_OR_RETURN(view.temp_dir_, TempMount(row.thin_id, read_only));
   view.root = view.temp_dir_ + "/rootfs";
@@ -339,11 +318,8 @@ Status DmDriver::OpenView(const std::string& id, bool read_only, View& view) {
 
 Status DmDriver::GrowTo(uint32_t thin_id, uint64_t size_bytes) {
   ThinPool& pool = *pool_;
-  STRATA_ASSIGN_OR_RETURN(std::vector<ThinRecord> all, pool.List());
-  uint64_t current = 0;
-  for (const ThinRecord& r : all) {
-    if (r.thin_id == thin_id) current = r.size_sectors * 512;
-  }
+  STRATA_ASSIGN_OR_RETURN(ThinRecord thin, pool.FindThin(thin_id));
+  const uint64_t current = thin.size_sectors * 512;
   const uint64_t wanted = (size_bytes + 4095) / 4096 * 4096;
   if (wanted < current) {
     return Error(EINVAL, "size " + FormatSize(size_bytes) + " is smaller than the parent's " +
@@ -351,7 +327,7 @@ Status DmDriver::GrowTo(uint32_t thin_id, uint64_t size_bytes) {
   }
   if (wanted == current) return Ok();
   STRATA_TRY(pool.Grow(thin_id, wanted / 512));
-  STRATA_ASSIGN_OR_RETURN(bool activated, Activate(thin_id));
+  STRATA_ASSIGN_OR_RETURN(bool activated, pool_->EnsureActive(thin_id));
   auto deactivate = MakeGuard([&] {
     if (activated) (void)pool.Deactivate(thin_id, sys::DmRemove::kDeferred);  // best effort
   });
@@ -436,7 +412,7 @@ Result<std::string> DmDriver::Mount(const std::string& id) {
   STRATA_ASSIGN_OR_RETURN(bool mounted, IsMountPoint(dir));
   if (mounted) return MountPath(id);
   STRATA_TRY_CTX(Pool(false), what);
-  STRATA_ASSIGN_OR_RETURN_CTX(bool activated, Activate(row.thin_id), what);
+  STRATA_ASSIGN_OR_RETURN_CTX(bool activated, pool_->EnsureActive(row.thin_id), what);
   auto deactivate = MakeGuard([&] {
     if (activated) (void)pool_->Deactivate(row.thin_id, sys::DmRemove::kDeferred);  // rollback
   });

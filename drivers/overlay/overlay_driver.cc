@@ -253,11 +253,7 @@ Result<bool> OverlayDriver::IsMounted(const std::string& id) {
   if (!Exists(id)) return false;
   if (IsBase(id)) return true;  // its diff/ is its root; nothing to mount
   STRATA_ASSIGN_OR_RETURN_CTX(auto table, mounts_.MountInfo(), "overlay is-mounted " + id);
-  const std::string merged = MergedDir(id);
-  for (const sys::MountEntry& entry : table) {
-    if (entry.mount_point == merged) return true;
-  }
-  return false;
+  return sys::HasMountPoint(table, MergedDir(id));
 }
 
 Result<std::vector<archive::Change>> OverlayDriver::Changes(const std::string& id) {

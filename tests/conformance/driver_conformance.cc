@@ -38,11 +38,6 @@ using testing::TarBuilder;
 // Drivers whose non-base layers are real mounts (vfs layers are plain directories).
 bool MountsForReal(const std::string& driver) { return driver != "vfs"; }
 
-// A pool per test root: dm names are global, and tests run one after another.
-std::string PoolNameFor(const std::string& root) {
-  return "strata-conf-" + root.substr(root.rfind('-') + 1);
-}
-
 // Small pools: the VM keeps loop files in RAM.
 nlohmann::json ConformanceOptions(const std::string& driver, const std::string& root) {
   if (driver != "devicemapper") return nlohmann::json::object();
@@ -51,10 +46,12 @@ nlohmann::json ConformanceOptions(const std::string& driver, const std::string& 
 
 }  // namespace
 
-// Removes the test's dm devices (thin devices, then the pool; the loops have autoclear).
-void RemoveDmDevices(const std::string& root) {
+std::string PoolNameFor(const std::string& root) {
+  return "strata-conf-" + root.substr(root.rfind('-') + 1);
+}
+
+void RemovePoolDevices(const std::string& pool) {
   sys::DeviceMapper& dm = sys::LinuxDeviceMapper();
-  const std::string pool = PoolNameFor(root);
   auto list = dm.List();
   if (!list.ok()) return;
   for (const sys::DmListEntry& e : *list) {

@@ -29,8 +29,10 @@ struct Stack {
 
 // Store, driver (with the suite's options for it) and LayerStore on `root`.
 Result<Stack> OpenStack(const std::string& name, const std::string& root);
-// devicemapper: removes the dm devices of the test's pool (dm names are global).
-void RemoveDmDevices(const std::string& root);
+// devicemapper: the pool of the test rooted at `root` (one per test: dm names are per host).
+std::string PoolNameFor(const std::string& root);
+// Removes pool `pool`'s thin devices (by uuid), then the pool device; the loops have autoclear.
+void RemovePoolDevices(const std::string& pool);
 
 // The parameter is the driver name.
 class DriverConformanceTest : public ::testing::TestWithParam<std::string> {
@@ -54,7 +56,7 @@ class DriverConformanceTest : public ::testing::TestWithParam<std::string> {
     if (root_.empty()) return;
     stack_ = Stack{};
     testing::DetachMountsUnder(root_);
-    if (GetParam() == "devicemapper") RemoveDmDevices(root_);
+    if (GetParam() == "devicemapper") RemovePoolDevices(PoolNameFor(root_));
     std::error_code ec;
     std::filesystem::remove_all(root_, ec);
   }

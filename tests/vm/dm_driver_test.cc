@@ -49,16 +49,7 @@ class DmDriverVmTest : public ::testing::Test {
     driver_.reset();
     store_.reset();
     strata::testing::DetachMountsUnder(root_);
-    sys::DeviceMapper& dm = sys::LinuxDeviceMapper();
-    if (auto list = dm.List(); list.ok()) {
-      for (const sys::DmListEntry& e : *list) {
-        auto info = dm.Info(e.name);
-        if (info.ok() && info->uuid.rfind("STRATA-thin-" + pool_name_ + "-", 0) == 0) {
-          (void)dm.Remove(e.name, sys::DmRemove::kNow);  // best effort: test cleanup
-        }
-      }
-    }
-    (void)dm.Remove(pool_name_, sys::DmRemove::kNow);  // best effort: test cleanup
+    conformance::RemovePoolDevices(pool_name_);
     (void)std::system(("rm -rf '" + root_ + "'").c_str());
   }
 
