@@ -17,16 +17,17 @@ namespace {
 
 using nlohmann::json;
 
-enum class Key { kRoot, kDriver, kLogLevel, kLogFile, kDriverOpts };
+enum class Key { kRoot, kDriver, kLogLevel, kLogFile, kDriverOpts, kVolumes };
 struct KeySpec {
   std::string_view name;
   Key key;
 };
-constexpr std::array<KeySpec, 5> kKeys = {{{"root", Key::kRoot},
+constexpr std::array<KeySpec, 6> kKeys = {{{"root", Key::kRoot},
                                            {"driver", Key::kDriver},
                                            {"log-level", Key::kLogLevel},
                                            {"log-file", Key::kLogFile},
-                                           {"driver-opts", Key::kDriverOpts}}};
+                                           {"driver-opts", Key::kDriverOpts},
+                                           {"volumes", Key::kVolumes}}};
 
 // "config <path>: <what>", EINVAL.
 Error ConfigError(const std::string& path, std::string_view what) {
@@ -152,6 +153,10 @@ Status ApplyKey(Key key, const json& v, Config& c) {
       STRATA_TRY(CheckDriverOpts(v));
       c.driver_opts = {v, kFile};
       return Ok();
+    case Key::kVolumes:
+      if (!v.is_object()) return Error(EINVAL, Expected("volumes", "an object", v));
+      c.volumes = {v, kFile};
+      return Ok();
   }
   return Ok();
 }
@@ -265,7 +270,9 @@ json ConfigToJson(const Config& config) {
       {"log-level", SettingJson(config.log_level)},
       {"log-file", SettingJson(config.log_file)},
       {"driver-opts",
-       {{"value", config.driver_opts.value}, {"source", SourceName(config.driver_opts.source)}}}};
+       {{"value", config.driver_opts.value}, {"source", SourceName(config.driver_opts.source)}}},
+      {"volumes",
+       {{"value", config.volumes.value}, {"source", SourceName(config.volumes.source)}}}};
 }
 
 }  // namespace strata

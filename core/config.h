@@ -8,6 +8,8 @@
 //   "log-file"    string, absolute path; "" = stderr only    (default "")
 //   "driver-opts" object of objects: {"overlay": {...}, "devicemapper": {...}}. Only the shape is
 //                 checked here; each driver validates its own object.
+//   "volumes"     object: defaults of `strata vol create` (volumes/volume.h ParseVolumeDefaults
+//                 checks its keys).
 // Unknown keys, wrong types and impossible values are rejected (EINVAL) with the file, the key's
 // path and what was expected.
 #pragma once
@@ -48,6 +50,7 @@ struct Config {
   Setting<std::string> log_level{kDefaultLogLevelName};           // always a valid level name
   Setting<std::string> log_file;                                  // "" = none; else absolute
   Setting<nlohmann::json> driver_opts{nlohmann::json::object()};  // always an object of objects
+  Setting<nlohmann::json> volumes{nlohmann::json::object()};      // checked by volumes/
 };
 
 // Reads the config file (flags.config_path, else kDefaultConfigPath) and applies flags over it.

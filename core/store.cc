@@ -34,6 +34,33 @@ CREATE INDEX layers_state ON layers(state);
     {2, "CREATE TABLE thin_pools (name TEXT PRIMARY KEY NOT NULL, last_thin_id INTEGER NOT NULL DEFAULT 0); CREATE TABLE thin_devices (pool TEXT NOT NULL, thin_id INTEGER NOT NULL, size_sectors INTEGER NOT NULL, name TEXT NOT NULL DEFAULT '', state TEXT NOT NULL CHECK (state IN ('creating', 'ready', 'deleting')), PRIMARY KEY (pool, thin_id)); CREATE TABLE thin_journal (id INTEGER PRIMARY KEY AUTOINCREMENT, pool TEXT NOT NULL, kind TEXT NOT NULL, args TEXT NOT NULL DEFAULT '', thin_id INTEGER NULL, state TEXT NOT NULL CHECK (state IN ('intent', 'kernel-done', 'committed')), txid_before INTEGER NOT NULL, txid_after INTEGER NOT NULL); CREATE INDEX thin_journal_open ON thin_journal(pool, state);"},
     // The devicemapper driver: layer id -> thin device, and the lookup by thin device name.
     {3, "CREATE TABLE dm_layers (id TEXT PRIMARY KEY NOT NULL, pool TEXT NOT NULL, thin_id INTEGER NOT NULL, parent TEXT NOT NULL DEFAULT '', kind TEXT NOT NULL CHECK (kind IN ('ro', 'rw'))); CREATE INDEX thin_devices_by_name ON thin_devices(pool, name);"},
+    // Named volumes (volumes/catalog.h) and their attachments.
+    {4, R"sql(
+CREATE TABLE volumes (
+  name          TEXT PRIMARY KEY NOT NULL,
+  backend       TEXT NOT NULL CHECK (backend IN ('thin', 'loop', 'local')),
+  fs            TEXT NOT NULL,
+  size_bytes    INTEGER NOT NULL CHECK (size_bytes >= 0),
+  pending_bytes INTEGER NOT NULL DEFAULT 0,
+  mkfs_options  TEXT NOT NULL DEFAULT '[]',
+  mount_options TEXT NOT NULL DEFAULT '[]',
+  labels        TEXT NOT NULL DEFAULT '{}',
+  path          TEXT NOT NULL DEFAULT '',
+  ref           TEXT NOT NULL DEFAULT '',
+  origin        TEXT NOT NULL DEFAULT '',
+  snapshot      INTEGER NOT NULL DEFAULT 0,
+  state         TEXT NOT NULL CHECK (state IN ('creating', 'ready', 'resizing', 'removing')),
+  created       INTEGER NOT NULL
+);
+CREATE INDEX volumes_state ON volumes(state);
+CREATE TABLE volume_attachments (
+  volume    TEXT NOT NULL REFERENCES volumes(name),
+  target    TEXT NOT NULL UNIQUE,
+  read_only INTEGER NOT NULL,
+  created   INTEGER NOT NULL,
+  PRIMARY KEY (volume, target)
+);
+)sql"},
 };
 
 // Maps an (extended) SQLite result code to the errno strata callers branch on.

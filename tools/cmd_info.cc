@@ -2,6 +2,7 @@
 #include <CLI/CLI.hpp>
 
 #include <cstdio>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -9,6 +10,7 @@
 #include "drivers/registry.h"
 #include "tools/commands.h"
 #include "tools/output.h"
+#include "tools/vol_commands.h"
 
 namespace strata::cli {
 namespace {
@@ -38,6 +40,17 @@ void PrintConfigText(const Config& config) {
   line("Log file:", config.log_file, "none");
   std::printf("%-13s %s  (%s)\n", "Driver opts:", config.driver_opts.value.dump().c_str(),
               std::string(SourceName(config.driver_opts.source)).c_str());
+  std::printf("%-13s %s  (%s)\n", "Volumes:", config.volumes.value.dump().c_str(),
+              std::string(SourceName(config.volumes.source)).c_str());
+}
+
+// The default volume backend and how many volumes there are; EINVAL for bad "volumes" options.
+Result<nlohmann::json> VolumesSummary(Context& ctx) {
+  STRATA_ASSIGN_OR_RETURN(std::unique_ptr<volumes::Manager> manager, OpenVolumes(ctx));
+  STRATA_ASSIGN_OR_RETURN(std::vector<volumes::VolumeInfo> all, manager->List({}));
+  return nlohmann::json{
+      {"default-backend", std::string(volumes::BackendName(manager->DefaultBackend()))},
+      {"count", all.size()}};
 }
 
 void PrintDriverText(const drivers::Selection& selection) {
@@ -56,19 +69,27 @@ int RunInfo(Context& ctx) {
   auto layers = selection.ok() ? ctx.GetLayers() : Result<drivers::LayerStore*>(selection.error());
   Result<std::vector<drivers::LayerRecord>> list =
       layers.ok() ? (*layers)->List() : Result<std::vector<drivers::LayerRecord>>(layers.error());
+  auto vols = list.ok() ? VolumesSummary(ctx) : Result<nlohmann::json>(list.error());
   if (ctx.json) {
     nlohmann::json out = {{"config", ConfigToJson(**config)},
                           {"store", (*config)->root.value + "/strata.db"}};
     if (selection.ok()) out["driver"] = DriverJson(**selection);
     if (list.ok()) out["layers"] = list->size();
+    if (vols.ok()) out["volumes"] = *vols;
     if (!list.ok()) out["error"] = list.error().message();
+    if (list.ok() && !vols.ok()) out["error"] = vols.error().message();
     PrintJson(out);
   } else {
     PrintConfigText(**config);
     if (selection.ok()) PrintDriverText(**selection);
     if (list.ok()) std::printf("\nLayers:       %zu\n", list->size());
+    if (vols.ok()) {
+      std::printf("Volumes:      %zu (default backend %s)\n", (*vols)["count"].get<size_t>(),
+                  (*vols)["default-backend"].get<std::string>().c_str());
+    }
   }
   if (!list.ok()) return ReportError(list.error());
+  if (!vols.ok()) return ReportError(vols.error());
   return kExitOk;
 }
 

@@ -28,6 +28,7 @@ void SetupDriver(CLI::App& app, Context& ctx, Action& action);
 void SetupLayer(CLI::App& app, Context& ctx, Action& action);
 void SetupDm(CLI::App& app, Context& ctx, Action& action);
 void SetupPool(CLI::App& app, Context& ctx, Action& action);
+void SetupVol(CLI::App& app, Context& ctx, Action& action);
 
 inline constexpr std::array kCommandGroups = {
     CommandGroup{"info", "Show the effective config, where each value came from, and the driver",
@@ -36,6 +37,8 @@ inline constexpr std::array kCommandGroups = {
                  SetupDriver},
     CommandGroup{"layer", "Create, mount, diff, import and export image and container layers",
                  SetupLayer},
+    CommandGroup{"vol", "Named volumes: create, attach, snapshot, resize, remove (thin, loop, local)",
+                 SetupVol},
     CommandGroup{"pool", "Create, inspect, extend and check the device-mapper thin pool",
                  SetupPool},
     CommandGroup{"dm", "Show strata's device-mapper devices and their mapping tables", SetupDm},

@@ -15,6 +15,9 @@
 // The seam's header mirrors these so callers need no kernel header.
 static_assert(strata::sys::kMsRdonly == MS_RDONLY);
 static_assert(strata::sys::kMsBind == MS_BIND);
+static_assert(strata::sys::kMsRemount == MS_REMOUNT);
+static_assert(strata::sys::kMsRec == MS_REC);
+static_assert(strata::sys::kMsPrivate == MS_PRIVATE);
 static_assert(strata::sys::kMountAttrRdonly == MOUNT_ATTR_RDONLY);
 static_assert(strata::sys::kMountAttrNosuid == MOUNT_ATTR_NOSUID);
 static_assert(strata::sys::kMountAttrNodev == MOUNT_ATTR_NODEV);

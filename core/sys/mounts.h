@@ -34,6 +34,9 @@ struct MountEntry {  // one line of /proc/self/mountinfo
 // core/sys/linux_*.cc, which checks these against them at compile time).
 inline constexpr unsigned long kMsRdonly = 1;      // mount(2) MS_RDONLY
 inline constexpr unsigned long kMsBind = 4096;     // mount(2) MS_BIND
+inline constexpr unsigned long kMsRemount = 32;    // mount(2) MS_REMOUNT
+inline constexpr unsigned long kMsRec = 16384;     // mount(2) MS_REC
+inline constexpr unsigned long kMsPrivate = 1ul << 18;  // mount(2) MS_PRIVATE
 inline constexpr uint64_t kMountAttrRdonly = 0x1;  // fsmount(2) MOUNT_ATTR_RDONLY
 inline constexpr uint64_t kMountAttrNosuid = 0x2;       // MOUNT_ATTR_NOSUID
 inline constexpr uint64_t kMountAttrNodev = 0x4;        // MOUNT_ATTR_NODEV

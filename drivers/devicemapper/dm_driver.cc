@@ -21,6 +21,7 @@
 #include "drivers/layer_lock.h"
 #include "thinpool/pool.h"
 #include "thinpool/pool_config.h"
+#include "thinpool/pool_open.h"
 
 namespace strata::drivers::devicemapper {
 namespace {
@@ -173,7 +174,8 @@ Result<bool> DmDriver::IsMountPoint(const std::string& path) const {
   return sys::HasMountPoint(mounts, path);
 }
 
-// Serialises building the pool and the base device between strata processes.
+// Serialises building the base device between strata processes (the pool has its own init
+// lock: thinpool/pool_open.h).
 Result<LayerLock> DmDriver::LockInit() const {
   return LayerLock::Acquire(home_ + "/locks", "init", LayerLock::Wait::kBlock, kInitLockTimeout);
 }
@@ -181,32 +183,12 @@ Result<LayerLock> DmDriver::LockInit() const {
 Result<ThinPool*> DmDriver::Pool(bool create) const {
   if (pool_) return pool_.get();
   thinpool::PoolEnv env{&sys::LinuxDeviceMapper(), &sys::LinuxLoop(), env_.store, env_.root};
-  auto opened = ThinPool::Open(env, config_);
-  if (opened.ok()) {
-    pool_ = std::move(opened).value();
+  if (create) {
+    STRATA_ASSIGN_OR_RETURN(pool_, thinpool::OpenOrCreatePool(env, config_, "devicemapper"));
     return pool_.get();
   }
-  if (opened.error().code() != ENOENT || !create) {
-    return std::move(opened).error().Wrap("devicemapper: open pool " + config_.pool_name.value);
-  }
-  STRATA_ASSIGN_OR_RETURN(LayerLock lock, LockInit());
-  opened = ThinPool::Open(env, config_);  // another process may have made it meanwhile
-  if (opened.ok()) {
-    pool_ = std::move(opened).value();
-    return pool_.get();
-  }
-  if (opened.error().code() != ENOENT) return std::move(opened).error();
-  if (config_.backing == thinpool::PoolBacking::kLoopFiles) {
-    spdlog::warn(
-        "devicemapper: no thin pool yet; creating the embedded loop-file pool \"{}\" under {} "
-        "(data {} sparse, base device {} {}). Loop files are for trying strata out: for "
-        "production set data-device and metadata-device, or thin-pool-device, in "
-        "driver-opts.devicemapper",
-        config_.pool_name.value, home_, FormatSize(config_.data_size_bytes.value),
-        FormatSize(config_.base_size_bytes.value), thinpool::FilesystemName(config_.fs.value));
-  }
-  STRATA_ASSIGN_OR_RETURN_CTX(pool_, ThinPool::Create(env, config_),
-                              "devicemapper: create pool " + config_.pool_name.value);
+  STRATA_ASSIGN_OR_RETURN_CTX(pool_, ThinPool::Open(env, config_),
+                              "devicemapper: open pool " + config_.pool_name.value);
   return pool_.get();
 }
 

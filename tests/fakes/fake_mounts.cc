@@ -73,6 +73,7 @@ Status FakeMounts::Mount(const std::string& source, const std::string& target,
   calls_.push_back("mount " + (fs_type.empty() ? std::string("none") : fs_type) + " " + target);
   mount_calls_.push_back({"mount", fs_type, source, target, flags, data, 0, {}});
   if (int code = TakeFailure("mount")) return Injected(code, "mount " + source + " on " + target);
+  if (flags & sys::kMsRemount) return IsMounted(target) ? Ok() : Injected(EINVAL, "remount " + target);
   Push(fs_type, source, target, data);
   return Ok();
 }

@@ -68,7 +68,7 @@ TEST(ParseConfigTest, UnknownKeySuggestsCloseOne) {
   EXPECT_THAT(Rejected(R"({"loglevel": "info"})"), HasSubstr("did you mean \"log-level\"?"));
   EXPECT_THAT(Rejected(R"({"zzzzzzzz": 1})"),
               HasSubstr("\"zzzzzzzz\": unknown key (expected one of root, driver, log-level, "
-                        "log-file, driver-opts)"));
+                        "log-file, driver-opts, volumes)"));
 }
 
 TEST(ParseConfigTest, WrongTypes) {
