@@ -2,9 +2,12 @@
 
 #include <sqlite3.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <filesystem>
 #include <string>
+#include <thread>
 #include <utility>
 
 namespace strata {
@@ -234,7 +237,20 @@ Status Store::Configure() {
   // journal_mode answers with the mode now in effect: a filesystem without shared memory
   // support may refuse WAL, and that must not pass silently.
   STRATA_ASSIGN_OR_RETURN(Statement mode, Prepare("PRAGMA journal_mode=WAL"));
-  STRATA_ASSIGN_OR_RETURN(bool row, mode.Step());
+  // Switching a new database to WAL needs its exclusive lock, and SQLite returns SQLITE_BUSY for
+  // that at once, without the busy handler: several processes opening a fresh store together
+  // (8 parallel `vol create`) retry here, within the same timeout.
+  Result<bool> stepped = mode.Step();
+  const auto deadline = std::chrono::steady_clock::now() + busy_timeout_;
+  auto pause = std::chrono::milliseconds(5);
+  while (!stepped.ok() && stepped.error().code() == EBUSY &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(pause);
+    pause = std::min(pause * 2, std::chrono::milliseconds(100));
+    mode.Reset();
+    stepped = mode.Step();
+  }
+  STRATA_ASSIGN_OR_RETURN(bool row, std::move(stepped));
   if (!row || mode.ColumnText(0) != "wal") {
     return Error(EOPNOTSUPP, "metadata store " + path_ + ": cannot enable WAL journal (got \"" +
                                  (row ? mode.ColumnText(0) : std::string()) + "\")");

@@ -9,7 +9,7 @@
 // - Locking between processes: SQLite's own file locks. Write transactions start with
 //   BEGIN IMMEDIATE, so two strata processes never interleave writes; the second waits up to
 //   StoreOptions::busy_timeout and then fails with EBUSY:
-//     metadata store /var/lib/strata/strata.db is locked by another strata process (waited 5s);
+//     metadata store /var/lib/strata/strata.db is locked by another strata process (waited 30s);
 //     try again
 //   Keep transactions short: never hold one across a long driver operation.
 //
@@ -47,7 +47,10 @@ std::span<const Migration> StoreMigrations();
 
 struct StoreOptions {
   // How long to wait for another process's write transaction before failing with EBUSY.
-  std::chrono::milliseconds busy_timeout{5000};
+  // Generous: SQLite's busy handler retries with back-off and has no queue, so with many
+  // processes at once (8 parallel `vol create` in a slow VM) one can lose several rounds in a
+  // row while each transaction itself stays short.
+  std::chrono::milliseconds busy_timeout{30000};
   // Schema steps to apply; empty means StoreMigrations(). Tests pass their own table.
   std::span<const Migration> migrations;
 };

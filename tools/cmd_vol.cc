@@ -77,14 +77,6 @@ nlohmann::json VolumeJson(const volumes::VolumeInfo& info) {
   return out;
 }
 
-namespace {
-
-struct CreateArgs {
-  std::string name, backend, size, fs, path, from;
-  std::vector<std::string> mkfs_options, mount_options, labels;
-  bool mkfs_given = false, mount_given = false;
-};
-
 Result<std::map<std::string, std::string>> ParseLabels(const std::vector<std::string>& items) {
   std::map<std::string, std::string> labels;
   for (const std::string& item : items) {
@@ -95,6 +87,14 @@ Result<std::map<std::string, std::string>> ParseLabels(const std::vector<std::st
   }
   return labels;
 }
+
+namespace {
+
+struct CreateArgs {
+  std::string name, backend, size, fs, path, from;
+  std::vector<std::string> mkfs_options, mount_options, labels;
+  bool mkfs_given = false, mount_given = false;
+};
 
 Result<volumes::CreateRequest> BuildRequest(const CreateArgs& args) {
   volumes::CreateRequest req;
@@ -120,7 +120,7 @@ int RunCreate(Context& ctx, const CreateArgs& args) {
   auto req = BuildRequest(args);
   if (!req.ok()) return ReportError(req.error().Wrap("vol create \"" + args.name + "\""));
   auto manager = OpenVolumes(ctx);
-  if (!manager.ok()) return ReportError(manager.error().Wrap("vol create"));
+  if (!manager.ok()) return ReportError(manager.error().Wrap("vol create \"" + args.name + "\""));
   auto made = (*manager)->Create(*req);
   if (!made.ok()) return ReportError(made.error());
   if (ctx.json) {

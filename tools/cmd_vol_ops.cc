@@ -40,12 +40,9 @@ void SetupSnapshot(CLI::App& vol, Context& ctx, Action& action) {
   cmd->callback([&ctx, &action, args] {
     action = [&ctx, args] {
       return WithVolumes(ctx, "vol snapshot", [&](volumes::Manager& m) {
-        std::map<std::string, std::string> labels;
-        for (const std::string& item : args->labels) {
-          const size_t eq = item.find('=');
-          labels[item.substr(0, eq)] = eq == std::string::npos ? "" : item.substr(eq + 1);
-        }
-        auto made = m.Snapshot(args->origin, args->name, labels);
+        auto labels = ParseLabels(args->labels);
+        if (!labels.ok()) return ReportError(labels.error().Wrap("vol snapshot"));
+        auto made = m.Snapshot(args->origin, args->name, *labels);
         if (!made.ok()) return ReportError(made.error());
         std::printf("%s\n", made->name.c_str());
         return kExitOk;

@@ -6,6 +6,8 @@
 #include <system_error>
 #include <utility>
 
+#include <spdlog/spdlog.h>
+
 #include "core/failpoint.h"
 #include "core/strings.h"
 #include "core/units.h"
@@ -122,7 +124,13 @@ Status Manager::SettleLocked(const VolumeRecord& row) {
     case VolumeState::kResizing: {
       VolumeRecord done = row;
       Status grown = backend->Grow(row, row.pending_size_bytes);
-      if (grown.ok()) done.size_bytes = row.pending_size_bytes;  // else keep the old size
+      if (grown.ok()) {
+        done.size_bytes = row.pending_size_bytes;
+      } else {  // keep the old size: the volume stays usable, and `vol resize` can try again
+        spdlog::warn("{}: finishing an interrupted resize to {} failed, size stays {}: {}", what,
+                     FormatSize(row.pending_size_bytes), FormatSize(row.size_bytes),
+                     grown.error().message());
+      }
       done.pending_size_bytes = 0;
       done.state = VolumeState::kReady;
       return catalog_.Update(done).Wrap(what);

@@ -13,6 +13,8 @@
 #include <optional>
 #include <string>
 
+#include <spdlog/spdlog.h>
+
 #include "core/failpoint.h"
 #include "core/sys/fs_resize.h"
 #include "core/unique_fd.h"
@@ -152,16 +154,32 @@ Status ThinBackend::CheckCreate(const VolumeRecord& volume) {
 
 // The fast path: a snapshot of the base, grown. Falls back to formatting when the base is larger
 // than the volume (a base made by another strata version).
+// A snapshot of the sized base when there is one (thin_base.h); else of the base, grown, and
+// then kept as the sized base for the next volume of this size.
 Result<uint32_t> ThinBackend::MakeFromBase(ThinPool& pool, const VolumeRecord& volume) {
-  STRATA_ASSIGN_OR_RETURN(
-      ThinBase base, EnsureThinBase(pool, *env_.mounts, env_.root, volume.fs, volume.mkfs_options));
   const uint64_t size = RoundUpToBlock(volume.size_bytes);
+  STRATA_ASSIGN_OR_RETURN(std::optional<ThinBase> sized,
+                          FindSizedThinBase(pool, volume.fs, volume.mkfs_options, size));
+  ThinBase base;
+  if (sized) {
+    base = *sized;
+  } else {
+    STRATA_ASSIGN_OR_RETURN(base, EnsureThinBase(pool, *env_.mounts, env_.root, volume.fs,
+                                                 volume.mkfs_options));
+  }
   if (base.size_bytes > size) return MakeFormatted(pool, volume);
   STRATA_ASSIGN_OR_RETURN_CTX(uint32_t id, pool.Snapshot(base.thin_id, ThinName(volume.name)),
                               "snapshot the base");
   auto undo = MakeGuard([&] { (void)pool.Delete(id); });  // best effort: rollback
   Failpoint(kFailpointScope, "after-snapshot");
-  if (size > base.size_bytes) STRATA_TRY(GrowTo(pool, id, volume, size));
+  if (size > base.size_bytes) {
+    STRATA_TRY(GrowTo(pool, id, volume, size));
+    Status kept = KeepSizedThinBase(pool, env_.root, id, volume.fs, volume.mkfs_options, size);
+    if (!kept.ok()) {
+      spdlog::warn("volumes: {} (the next volume of this size grows a base again)",
+                   kept.error().message());
+    }
+  }
   undo.Release();
   return id;
 }

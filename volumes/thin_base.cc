@@ -111,4 +111,38 @@ Result<ThinBase> EnsureThinBase(ThinPool& pool, sys::Mounts& mounts, const std::
   return MakeThinBase(pool, mounts, root, fs, mkfs_options);
 }
 
+std::string SizedThinBaseName(Filesystem fs, const std::vector<std::string>& mkfs_options,
+                              uint64_t size_bytes) {
+  return ThinBaseName(fs, mkfs_options) + "@" + std::to_string(size_bytes);
+}
+
+Result<std::optional<ThinBase>> FindSizedThinBase(ThinPool& pool, Filesystem fs,
+                                                  const std::vector<std::string>& mkfs_options,
+                                                  uint64_t size_bytes) {
+  STRATA_ASSIGN_OR_RETURN(std::optional<ThinRecord> found,
+                          pool.FindByName(SizedThinBaseName(fs, mkfs_options, size_bytes)));
+  if (!found) return std::optional<ThinBase>();
+  return std::optional<ThinBase>(BaseOf(*found));
+}
+
+Status KeepSizedThinBase(ThinPool& pool, const std::string& root, uint32_t fresh_id,
+                         Filesystem fs, const std::vector<std::string>& mkfs_options,
+                         uint64_t size_bytes) {
+  const std::string name = SizedThinBaseName(fs, mkfs_options, size_bytes);
+  STRATA_ASSIGN_OR_RETURN(FileLock lock, LockBases(root, pool.name()));
+  STRATA_ASSIGN_OR_RETURN(std::optional<ThinRecord> existing, pool.FindByName(name));
+  if (existing) return Ok();
+  STRATA_TRY_CTX(pool.Snapshot(fresh_id, name), "keep a base of " + FormatSize(size_bytes));
+  const std::string prefix = ThinBaseName(fs, mkfs_options) + "@";
+  STRATA_ASSIGN_OR_RETURN(std::vector<ThinRecord> all, pool.List());
+  std::vector<uint32_t> sized;  // List is by thin id: oldest first
+  for (const ThinRecord& r : all) {
+    if (r.name.rfind(prefix, 0) == 0 && r.state == "ready") sized.push_back(r.thin_id);
+  }
+  for (size_t i = 0; i + kMaxSizedBases < sized.size(); ++i) {
+    STRATA_TRY_CTX(pool.Delete(sized[i]), "drop an old sized base");
+  }
+  return Ok();
+}
+
 }  // namespace strata::volumes

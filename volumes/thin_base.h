@@ -58,4 +58,26 @@ Result<ThinBase> EnsureThinBase(thinpool::ThinPool& pool, sys::Mounts& mounts,
                                 const std::string& root, Filesystem fs,
                                 const std::vector<std::string>& mkfs_options);
 
+// Sized bases. Growing a snapshot of the base to a size costs a mount and an online resize; most
+// volumes are made at a few sizes (the configured default above all). So after the first volume
+// of a size is grown, a snapshot of it, still empty and unmounted, is kept as the base for that
+// size, "<ThinBaseName>@<bytes>": the next volume of that size is one snapshot, with the same
+// filesystem a grow would give it. At most kMaxSizedBases per (fs, options); making another
+// deletes the oldest (lowest thin id).
+inline constexpr size_t kMaxSizedBases = 4;
+std::string SizedThinBaseName(Filesystem fs, const std::vector<std::string>& mkfs_options,
+                              uint64_t size_bytes);
+
+// The sized base for exactly `size_bytes`, or nullopt.
+Result<std::optional<ThinBase>> FindSizedThinBase(thinpool::ThinPool& pool, Filesystem fs,
+                                                  const std::vector<std::string>& mkfs_options,
+                                                  uint64_t size_bytes);
+
+// Keeps a snapshot of `fresh_id` (a just-grown, empty, inactive volume of `size_bytes`) as the
+// sized base, unless another process made one meanwhile; trims to kMaxSizedBases. Under the
+// bases' lock. The caller treats a failure as a missed cache fill, not a failed create.
+Status KeepSizedThinBase(thinpool::ThinPool& pool, const std::string& root, uint32_t fresh_id,
+                         Filesystem fs, const std::vector<std::string>& mkfs_options,
+                         uint64_t size_bytes);
+
 }  // namespace strata::volumes

@@ -25,6 +25,7 @@
 #include "thinpool/pool.h"
 #include "thinpool/pool_open.h"
 #include "volumes/backend.h"
+#include "volumes/thin_base.h"
 
 namespace strata::volumes {
 namespace {
@@ -92,6 +93,12 @@ class VolThinBackendTest : public ::testing::Test {
     v.mkfs_options = std::move(mkfs_options);
     return v;
   }
+  // An ext4 volume of `size_bytes`, created (ADD_FAILURE when it fails).
+  VolumeRecord MustCreateVolume(const std::string& name, uint64_t size_bytes) {
+    VolumeRecord v = Volume(name, Filesystem::kExt4, size_bytes);
+    MustCreate(v);
+    return v;
+  }
   // Creates `v` and records its ref in it.
   void MustCreate(VolumeRecord& v) {
     auto ref = backend_->Create(v);
@@ -117,6 +124,15 @@ class VolThinBackendTest : public ::testing::Test {
     std::vector<thinpool::ThinRecord> out;
     for (const thinpool::ThinRecord& r : Records()) {
       if (r.name.rfind(prefix, 0) == 0) out.push_back(r);
+    }
+    return out;
+  }
+  // Bases by prefix: the per-(fs, options) ones without "@<size>", or only the sized ones.
+  enum class Sized { kNo, kYes };
+  std::vector<thinpool::ThinRecord> Bases(const std::string& prefix, Sized sized = Sized::kNo) {
+    std::vector<thinpool::ThinRecord> out;
+    for (thinpool::ThinRecord& r : RecordsNamed(prefix)) {
+      if ((r.name.find('@') != std::string::npos) == (sized == Sized::kYes)) out.push_back(r);
     }
     return out;
   }
@@ -166,7 +182,7 @@ TEST_F(VolThinBackendTest, Ext4CreateFromBaseActivateWriteReactivate) {
   ASSERT_EQ(RecordsNamed("vol:data").size(), 1u);
   EXPECT_EQ(std::to_string(RecordsNamed("vol:data")[0].thin_id), v.ref);
   EXPECT_EQ(RecordsNamed("vol:data")[0].size_sectors * 512, kGiB);
-  ASSERT_EQ(RecordsNamed("volbase:ext4:").size(), 1u);
+  ASSERT_EQ(Bases("volbase:ext4:").size(), 1u);
   EXPECT_FALSE(StageMounted("data")) << "create left the stage mounted";
 
   std::string stage = MustActivate(v);
@@ -207,17 +223,17 @@ TEST_F(VolThinBackendTest, BaseIsMadeOncePerFilesystemAndOptions) {
   VolumeRecord a = Volume("a", Filesystem::kExt4, kGiB);
   VolumeRecord b = Volume("b", Filesystem::kExt4, 2 * kGiB);
   MustCreate(a);
-  auto bases = RecordsNamed("volbase");
+  auto bases = Bases("volbase");
   ASSERT_EQ(bases.size(), 1u);
   MustCreate(b);
-  auto after = RecordsNamed("volbase");
+  auto after = Bases("volbase");
   ASSERT_EQ(after.size(), 1u) << "the second create made another base";
   EXPECT_EQ(after[0].thin_id, bases[0].thin_id);
   EXPECT_EQ(after[0].size_sectors * 512, 512 * kMiB);
 
   VolumeRecord labelled = Volume("c", Filesystem::kExt4, kGiB, {"-L", "vollabel"});
   MustCreate(labelled);
-  EXPECT_EQ(RecordsNamed("volbase:ext4:").size(), 2u);
+  EXPECT_EQ(Bases("volbase:ext4:").size(), 2u);
   std::string stage = MustActivate(labelled);
   auto label = RunCommand({"blkid", "-s", "LABEL", "-o", "value",
                            "/dev/mapper/" + pool_name_ + "-thin-" + labelled.ref});
@@ -229,7 +245,7 @@ TEST_F(VolThinBackendTest, BaseIsMadeOncePerFilesystemAndOptions) {
 TEST_F(VolThinBackendTest, SmallerThanTheBaseIsFormattedAtItsSize) {
   VolumeRecord v = Volume("small", Filesystem::kExt4, 64 * kMiB);
   MustCreate(v);
-  EXPECT_TRUE(RecordsNamed("volbase").empty());
+  EXPECT_TRUE(Bases("volbase").empty());
   std::string stage = MustActivate(v);
   EXPECT_LT(FsBytes(stage), 65 * kMiB);
   EXPECT_GT(FsBytes(stage), 40 * kMiB);
@@ -246,7 +262,7 @@ TEST_F(VolThinBackendTest, XfsVolumesAttachSideBySide) {
   MustCreate(a);
   MustCreate(b);
   MustCreate(c);
-  EXPECT_EQ(RecordsNamed("volbase:xfs:").size(), 1u);
+  EXPECT_EQ(Bases("volbase:xfs:").size(), 1u);
   std::string sa = MustActivate(a);
   std::string sb = MustActivate(b);
   std::string sc = MustActivate(c);
@@ -338,7 +354,7 @@ TEST_F(VolThinBackendTest, DestroyIsIdempotentAndUnmountsTheStage) {
   ASSERT_TRUE(destroyed.ok()) << destroyed.error().message();
   EXPECT_FALSE(StageMounted("gone"));
   EXPECT_TRUE(RecordsNamed("vol:gone").empty());
-  EXPECT_EQ(RecordsNamed("volbase").size(), 1u) << "the base must stay";
+  EXPECT_EQ(Bases("volbase").size(), 1u) << "the base must stay";
   EXPECT_TRUE(backend_->Destroy(v).ok());
   EXPECT_TRUE(backend_->Destroy(Volume("never", Filesystem::kExt4, kGiB)).ok());
 }
@@ -368,7 +384,7 @@ TEST_F(VolThinBackendTest, DestroyFindsTheDeviceByNameWhenRefIsEmpty) {
 TEST_F(VolThinBackendTest, HalfMadeBaseIsRebuilt) {
   VolumeRecord first = Volume("first", Filesystem::kExt4, kGiB);
   MustCreate(first);
-  auto bases = RecordsNamed("volbase:ext4:");
+  auto bases = Bases("volbase:ext4:");
   ASSERT_EQ(bases.size(), 1u);
   const std::string base_name = bases[0].name;
   auto pool = OpenPool();
@@ -378,16 +394,17 @@ TEST_F(VolThinBackendTest, HalfMadeBaseIsRebuilt) {
                                    "volbase.unformatted:" + base_name.substr(sizeof("volbase:") - 1));
   ASSERT_TRUE(stale.ok()) << stale.error().message();
 
-  VolumeRecord second = Volume("second", Filesystem::kExt4, kGiB);
+  // Another size: 1G would be a snapshot of the sized base the first create kept.
+  VolumeRecord second = Volume("second", Filesystem::kExt4, 2 * kGiB);
   MustCreate(second);
-  EXPECT_TRUE(RecordsNamed("volbase.unformatted").empty()) << "the half-made base is still there";
-  auto rebuilt = RecordsNamed("volbase:ext4:");
+  EXPECT_TRUE(Bases("volbase.unformatted").empty()) << "the half-made base is still there";
+  auto rebuilt = Bases("volbase:ext4:");
   ASSERT_EQ(rebuilt.size(), 1u);
   EXPECT_EQ(rebuilt[0].name, base_name);
   EXPECT_NE(rebuilt[0].thin_id, *stale);
   std::string stage = MustActivate(second);
   EXPECT_EQ(CountEntries(stage), 0);
-  EXPECT_GT(FsBytes(stage), 900 * kMiB);
+  EXPECT_GT(FsBytes(stage), 1900 * kMiB);
   MustDeactivate(second);
   std::string kept = MustActivate(first);
   EXPECT_EQ(CountEntries(kept), 0) << "the first volume outlives its base";
@@ -401,7 +418,7 @@ TEST_F(VolThinBackendTest, FailedCreateLeavesNoThinDevice) {
     ASSERT_FALSE(made.ok()) << FormatSize(size);
     EXPECT_THAT(made.error().message(), HasSubstr("mkfs.ext4"));
     EXPECT_TRUE(RecordsNamed("vol:").empty()) << "size " << size;
-    EXPECT_TRUE(RecordsNamed("volbase").empty()) << "size " << size;
+    EXPECT_TRUE(Bases("volbase").empty()) << "size " << size;
     EXPECT_FALSE(StageMounted("bad"));
   }
   auto list = sys::LinuxDeviceMapper().List();
@@ -431,3 +448,39 @@ TEST_F(VolThinBackendTest, DetailsNameThePoolAndTheActiveDevice) {
 }  // namespace
 }  // namespace strata::volumes
 
+
+namespace strata::volumes {
+namespace {
+
+// The first 1G volume is grown from the base and kept as the 1G base; the next 1G volume is a
+// snapshot of it, as big and as empty. At most kMaxSizedBases sizes are kept, oldest dropped.
+TEST_F(VolThinBackendTest, SizedBaseServesTheNextVolumeOfThatSize) {
+  MustCreateVolume("a", kGiB);
+  auto sized = Bases("volbase:ext4:", Sized::kYes);
+  ASSERT_EQ(sized.size(), 1u);
+  EXPECT_THAT(sized[0].name, ::testing::EndsWith("@" + std::to_string(kGiB)));
+  EXPECT_EQ(sized[0].size_sectors * 512, kGiB);
+  VolumeRecord b = MustCreateVolume("b", kGiB);
+  EXPECT_EQ(Bases("volbase:ext4:", Sized::kYes).size(), 1u) << "a second 1G base";
+  std::string stage = MustActivate(b);
+  EXPECT_EQ(CountEntries(stage), 0) << "a new volume must be empty";
+  EXPECT_GT(FsBytes(stage), 900 * kMiB);
+  { std::ofstream(stage + "/only-in-b") << "b\n"; }
+  MustDeactivate(b);
+  for (uint64_t gib = 2; gib <= 5; ++gib) {
+    MustCreateVolume("v" + std::to_string(gib), gib * kGiB);
+  }
+  sized = Bases("volbase:ext4:", Sized::kYes);
+  ASSERT_EQ(sized.size(), kMaxSizedBases);
+  for (const auto& r : sized) {
+    EXPECT_THAT(r.name, ::testing::Not(::testing::EndsWith("@" + std::to_string(kGiB))));
+  }
+  VolumeRecord c = MustCreateVolume("c", kGiB);  // grown again from the base
+  stage = MustActivate(c);
+  EXPECT_EQ(CountEntries(stage), 0) << "b's file leaked into a later volume";
+  EXPECT_GT(FsBytes(stage), 900 * kMiB);
+  MustDeactivate(c);
+}
+
+}  // namespace
+}  // namespace strata::volumes
