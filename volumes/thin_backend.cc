@@ -152,10 +152,9 @@ Status ThinBackend::CheckCreate(const VolumeRecord& volume) {
   return Ok();
 }
 
-// The fast path: a snapshot of the base, grown. Falls back to formatting when the base is larger
-// than the volume (a base made by another strata version).
-// A snapshot of the sized base when there is one (thin_base.h); else of the base, grown, and
-// then kept as the sized base for the next volume of this size.
+// The fast path: a snapshot of the sized base when there is one (thin_base.h); else of the base,
+// grown, and then kept as the sized base for the next volume of this size. Falls back to
+// formatting when the base is larger than the volume (a base made by another strata version).
 Result<uint32_t> ThinBackend::MakeFromBase(ThinPool& pool, const VolumeRecord& volume) {
   const uint64_t size = RoundUpToBlock(volume.size_bytes);
   STRATA_ASSIGN_OR_RETURN(std::optional<ThinBase> sized,
