@@ -1,4 +1,5 @@
 #include "images/oci.h"
+#include "images/json_util.h"
 
 #include <sys/utsname.h>
 
@@ -15,6 +16,9 @@ namespace strata::images {
 namespace {
 
 using nlohmann::json;
+using internal::Find;
+using internal::Guarded;
+using internal::Where;
 
 struct MediaTypeEntry {
   std::string_view name;
@@ -72,30 +76,7 @@ bool IsAlgorithm(std::string_view s) {
   return !need_alnum;
 }
 
-// Where a JSON value sits, for error messages: "index.json: manifests[1].digest: ...".
-struct Where {
-  std::string_view source;
-  std::string path;  // "" at the document root
-
-  Where Key(std::string_view key) const {
-    return {source, path.empty() ? std::string(key) : path + "." + std::string(key)};
-  }
-  Where At(size_t i) const { return {source, path + "[" + std::to_string(i) + "]"}; }
-  std::string Prefix() const {
-    return path.empty() ? std::string(source) : std::string(source) + ": " + path;
-  }
-  Error Fail(std::string message) const { return Error(EINVAL, std::move(message)).Wrap(Prefix()); }
-  Error Wrap(Error e) const { return std::move(e).Wrap(Prefix()); }
-};
-
 enum class Need { kRequired, kOptional };
-
-// The member `key` of object `obj`; nullptr when absent or null (Docker writes "Cmd": null).
-const json* Find(const json& obj, std::string_view key) {
-  auto it = obj.find(key);
-  if (it == obj.end() || it->is_null()) return nullptr;
-  return &*it;
-}
 
 Result<const json*> Member(const json& obj, std::string_view key, const Where& w, Need need) {
   const json* v = Find(obj, key);
@@ -209,16 +190,6 @@ Result<Descriptor> ParseDescriptor(const json& j, const Where& w,
   STRATA_ASSIGN_OR_RETURN(d.annotations, StringMap(j, "annotations", w));
   STRATA_ASSIGN_OR_RETURN(d.platform, ParsePlatform(j, w));
   return d;
-}
-
-// Wraps a parser so a nlohmann exception (none is expected: access is checked) stays inside.
-template <class T, class F>
-Result<T> Guarded(std::string_view source, F&& parse) {
-  try {
-    return parse();
-  } catch (const json::exception& e) {
-    return Error(EINVAL, std::string(source) + ": " + e.what());
-  }
 }
 
 }  // namespace
