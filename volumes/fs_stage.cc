@@ -10,6 +10,7 @@
 
 #include "core/exec.h"
 #include "drivers/devicemapper/dm_mount.h"
+#include "drivers/fs_tree.h"
 
 namespace strata::volumes {
 namespace {
@@ -25,12 +26,6 @@ ExecOptions FsToolOptions(Filesystem fs) {
   return options;
 }
 
-// mkdir `path` with `mode`; an existing directory is Ok. Only the last component is created.
-Status MakeDirOk(const std::string& path, mode_t mode) {
-  if (::mkdir(path.c_str(), mode) == 0 || errno == EEXIST) return Ok();
-  return Error::FromErrno("mkdir " + path);
-}
-
 // Creates the stage directory and its parent (<root>/volumes/mnt), 0700: only root looks inside
 // a volume through its stage; attachments are the way in.
 Status MakeStageDir(const std::string& stage_dir) {
@@ -39,11 +34,11 @@ Status MakeStageDir(const std::string& stage_dir) {
     const std::string parent = stage_dir.substr(0, slash);
     const size_t grand = parent.find_last_of('/');
     if (grand != std::string::npos && grand > 0) {
-      STRATA_TRY(MakeDirOk(parent.substr(0, grand), 0700));  // <root>/volumes
+      STRATA_TRY(drivers::fs::MakeDir(parent.substr(0, grand), 0700));  // <root>/volumes
     }
-    STRATA_TRY(MakeDirOk(parent, 0700));
+    STRATA_TRY(drivers::fs::MakeDir(parent, 0700));
   }
-  return MakeDirOk(stage_dir, 0700);
+  return drivers::fs::MakeDir(stage_dir, 0700);
 }
 
 }  // namespace

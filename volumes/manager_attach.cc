@@ -101,14 +101,12 @@ Result<std::vector<Attachment>> Manager::LiveAttachments(const std::string& name
   return live;
 }
 
+// No mount-table read first: umount2 says EINVAL (not a mount point) or ENOENT (gone) itself.
 Status Manager::DetachOne(const Attachment& attachment) {
-  STRATA_ASSIGN_OR_RETURN(std::vector<sys::MountEntry> table,
-                          env_.backend_env.mounts->MountInfo());
-  if (sys::HasMountPoint(table, attachment.target)) {
-    Status unmounted = env_.backend_env.mounts->Unmount(attachment.target, 0);
-    if (!unmounted.ok() && unmounted.error().code() != EINVAL) {
-      return std::move(unmounted).error().Wrap("unmount " + attachment.target);
-    }
+  Status unmounted = env_.backend_env.mounts->Unmount(attachment.target, 0);
+  if (!unmounted.ok() && unmounted.error().code() != EINVAL &&
+      unmounted.error().code() != ENOENT) {
+    return std::move(unmounted).error().Wrap("unmount " + attachment.target);
   }
   return catalog_.RemoveAttachment(attachment.volume, attachment.target);
 }

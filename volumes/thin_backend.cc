@@ -19,6 +19,7 @@
 #include "core/sys/fs_resize.h"
 #include "core/unique_fd.h"
 #include "core/units.h"
+#include "drivers/fs_tree.h"
 #include "thinpool/pool.h"
 #include "thinpool/pool_open.h"
 #include "volumes/backend.h"
@@ -66,9 +67,7 @@ Status GrowMountedFs(Filesystem fs, const std::string& device, const std::string
 
 Status MakeDirs(const std::string& root) {
   for (const std::string& dir : {root, root + "/volumes", root + "/volumes/mnt"}) {
-    if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
-      return Error::FromErrno("create " + dir);
-    }
+    STRATA_TRY(drivers::fs::MakeDir(dir, 0700));
   }
   return Ok();
 }
