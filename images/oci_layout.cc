@@ -219,6 +219,7 @@ Result<std::vector<LayoutImage>> OciLayout::Images(const ResolveOptions& options
                                 where);
     STRATA_ASSIGN_OR_RETURN_CTX(LayoutImage image, LoadImage(chosen, options.layer_check), where);
     image.ref_name = entry.RefName();
+    image.entry_annotations = entry.annotations;
     images.push_back(std::move(image));
   }
   if (images.empty()) {

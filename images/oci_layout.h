@@ -16,6 +16,7 @@
 // Thread-safety: an OciLayout is immutable after Open; its methods may run concurrently.
 #pragma once
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -42,6 +43,8 @@ struct ResolveOptions {
 // One image of a layout, resolved to a single-platform manifest.
 struct LayoutImage {
   std::string ref_name;            // the index.json entry's ref.name annotation, or ""
+  // All annotations of the index.json entry (io.containerd.image.name, ref.name, ...).
+  std::map<std::string, std::string> entry_annotations;
   Descriptor manifest_descriptor;  // the chosen manifest (after following nested indexes)
   ImageManifest manifest;
   ImageConfig config;  // has one diff_id per layer
