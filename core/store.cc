@@ -64,6 +64,44 @@ CREATE TABLE volume_attachments (
   PRIMARY KEY (volume, target)
 );
 )sql"},
+    // Images (images/image_store.h): one row per image (id = config digest), its names, its
+    // layers in order (layer = layers.id, the chain id's hex), and the layers image loads made
+    // (removed once no image uses them). Layer blobs live in <root>/images/blobs/sha256/.
+    {5, R"sql(
+CREATE TABLE images (
+  id                  TEXT PRIMARY KEY NOT NULL,
+  manifest_digest     TEXT NOT NULL,
+  manifest_media_type TEXT NOT NULL,
+  manifest            TEXT NOT NULL,
+  config              TEXT NOT NULL,
+  source              TEXT NOT NULL,
+  size_bytes          INTEGER NOT NULL CHECK (size_bytes >= 0),
+  created             INTEGER NOT NULL
+);
+CREATE TABLE image_names (
+  name    TEXT PRIMARY KEY NOT NULL,
+  image   TEXT NOT NULL REFERENCES images(id),
+  created INTEGER NOT NULL
+);
+CREATE INDEX image_names_image ON image_names(image);
+CREATE TABLE image_layers (
+  image       TEXT NOT NULL REFERENCES images(id),
+  position    INTEGER NOT NULL CHECK (position >= 0),
+  layer       TEXT NOT NULL,
+  diff_id     TEXT NOT NULL,
+  blob_digest TEXT NOT NULL,
+  media_type  TEXT NOT NULL,
+  blob_size   INTEGER NOT NULL CHECK (blob_size >= 0),
+  diff_size   INTEGER NOT NULL CHECK (diff_size >= 0),
+  PRIMARY KEY (image, position)
+);
+CREATE INDEX image_layers_layer ON image_layers(layer);
+CREATE INDEX image_layers_blob ON image_layers(blob_digest);
+CREATE TABLE image_owned_layers (
+  layer     TEXT PRIMARY KEY NOT NULL,
+  diff_size INTEGER NOT NULL DEFAULT 0
+);
+)sql"},
 };
 
 // Maps an (extended) SQLite result code to the errno strata callers branch on.

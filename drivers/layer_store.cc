@@ -57,13 +57,20 @@ Result<LayerRecord> LayerStore::Create(const std::string& id, const std::string&
 
 Result<ImportResult> LayerStore::Import(const std::string& id, const std::string& parent,
                                         int in_fd) {
+  return Import(id, parent, [in_fd](Driver& driver, const std::string& new_id) {
+    return driver.ApplyDiff(new_id, in_fd);
+  });
+}
+
+Result<ImportResult> LayerStore::Import(const std::string& id, const std::string& parent,
+                                        const ApplyFn& apply) {
   archive::ApplyStats stats;
-  Fill apply = [&](const std::string& new_id) -> Status {
-    STRATA_ASSIGN_OR_RETURN(stats, driver_.ApplyDiff(new_id, in_fd));
+  Fill fill = [&](const std::string& new_id) -> Status {
+    STRATA_ASSIGN_OR_RETURN(stats, apply(driver_, new_id));
     return Ok();
   };
   STRATA_ASSIGN_OR_RETURN(LayerRecord layer,
-                          CreateWith(id, parent, LayerKind::kReadOnly, CreateOptions{}, apply));
+                          CreateWith(id, parent, LayerKind::kReadOnly, CreateOptions{}, fill));
   return ImportResult{std::move(layer), stats};
 }
 
@@ -210,6 +217,9 @@ Status LayerStore::Remove(const std::string& id) {
     Status marked = store_.Transaction([&]() -> Status {
       STRATA_ASSIGN_OR_RETURN(Row current, LoadReady(full));
       STRATA_TRY(CheckRemovable(current));
+      if (remove_guard_) {
+        STRATA_TRY(remove_guard_(full));
+      }
       return SetState(full, "removing");
     });
     if (!marked.ok()) return marked;

@@ -71,6 +71,12 @@ class LayerStore {
                              const CreateOptions& options);
   // Creates a read-only layer on `parent` and applies the tar from `in_fd`. All or nothing.
   Result<ImportResult> Import(const std::string& id, const std::string& parent, int in_fd);
+  // Fills a new read-only layer with `apply` (which calls driver.ApplyDiff on the id it gets,
+  // and may check what it applied afterwards). An error from `apply` removes the layer.
+  using ApplyFn =
+      std::function<Result<archive::ApplyStats>(Driver& driver, const std::string& id)>;
+  Result<ImportResult> Import(const std::string& id, const std::string& parent,
+                              const ApplyFn& apply);
   Result<archive::ExportStats> Export(const std::string& id, int out_fd,
                                       archive::Compression compression);
   Result<std::vector<archive::Change>> Changes(const std::string& id);
@@ -90,6 +96,11 @@ class LayerStore {
   Result<std::vector<LayerRecord>> List();
   // Parent chain of `id`, nearest first, `id` itself first.
   Result<std::vector<std::string>> Chain(const std::string& id);
+
+  // Consulted (inside the removal transaction) before a ready layer is marked for removal; an
+  // error refuses the removal. The image store uses it to keep image layers from `layer rm`.
+  using RemoveGuard = std::function<Status(const std::string& id)>;
+  void set_remove_guard(RemoveGuard guard) { remove_guard_ = std::move(guard); }
 
   Driver& driver() { return driver_; }
   const RecoveryReport& recovery() const { return recovery_; }
@@ -129,6 +140,7 @@ class LayerStore {
   std::string locks_dir_;
   std::chrono::milliseconds lock_timeout_{std::chrono::minutes(2)};
   RecoveryReport recovery_;
+  RemoveGuard remove_guard_;
 };
 
 }  // namespace strata::drivers

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "core/strings.h"
 #include "core/units.h"
 #include "tools/layer_commands.h"
 #include "tools/output.h"
@@ -63,9 +64,21 @@ int RunList(Context& ctx, bool quiet) {
   if (!layers.ok()) return ReportError(layers.error());
   auto list = (*layers)->List();
   if (!list.ok()) return ReportError(std::move(list).error().Wrap("layer ls"));
+  auto images = ctx.GetImages();
+  if (!images.ok()) return ReportError(std::move(images).error().Wrap("layer ls"));
+  auto users = (*images)->LayerUsers();
+  if (!users.ok()) return ReportError(std::move(users).error().Wrap("layer ls"));
+  auto used_by = [&](const std::string& id) {
+    auto it = users->find(id);
+    return it == users->end() ? std::vector<std::string>() : it->second;
+  };
   if (ctx.json) {
     nlohmann::json out = nlohmann::json::array();
-    for (const auto& layer : *list) out.push_back(LayerJson(layer));
+    for (const auto& layer : *list) {
+      nlohmann::json item = LayerJson(layer);
+      item["images"] = used_by(layer.id);
+      out.push_back(item);
+    }
     PrintJson(out);
     return kExitOk;
   }
@@ -73,11 +86,13 @@ int RunList(Context& ctx, bool quiet) {
     for (const auto& layer : *list) std::printf("%s\n", layer.id.c_str());
     return kExitOk;
   }
-  std::vector<std::vector<std::string>> rows = {{"ID", "PARENT", "KIND", "MOUNTS", "CREATED"}};
+  std::vector<std::vector<std::string>> rows = {
+      {"ID", "PARENT", "KIND", "MOUNTS", "CREATED", "IMAGES"}};
   for (const auto& layer : *list) {
+    std::vector<std::string> names = used_by(layer.id);
     rows.push_back({ShortId(layer.id), layer.parent.empty() ? "-" : ShortId(layer.parent),
                     KindName(layer.kind), std::to_string(layer.mount_count),
-                    FormatTime(layer.created_unix)});
+                    FormatTime(layer.created_unix), names.empty() ? "-" : Join(names, ",")});
   }
   PrintTable(rows);
   return kExitOk;

@@ -29,6 +29,7 @@ void SetupLayer(CLI::App& app, Context& ctx, Action& action);
 void SetupDm(CLI::App& app, Context& ctx, Action& action);
 void SetupPool(CLI::App& app, Context& ctx, Action& action);
 void SetupVol(CLI::App& app, Context& ctx, Action& action);
+void SetupImage(CLI::App& app, Context& ctx, Action& action);
 
 inline constexpr std::array kCommandGroups = {
     CommandGroup{"info", "Show the effective config, where each value came from, and the driver",
@@ -37,6 +38,9 @@ inline constexpr std::array kCommandGroups = {
                  SetupDriver},
     CommandGroup{"layer", "Create, mount, diff, import and export image and container layers",
                  SetupLayer},
+    CommandGroup{"image",
+                 "Images: load and save OCI layouts and docker-save archives, list, tag, remove",
+                 SetupImage},
     CommandGroup{"vol", "Named volumes: create, attach, snapshot, resize, remove (thin, loop, local)",
                  SetupVol},
     CommandGroup{"pool", "Create, inspect, extend and check the device-mapper thin pool",

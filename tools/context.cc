@@ -56,7 +56,16 @@ Result<drivers::LayerStore*> Context::GetLayers() {
   STRATA_ASSIGN_OR_RETURN(Store * store, GetStore());
   STRATA_ASSIGN_OR_RETURN(drivers::Selection * selection, GetDriver());
   STRATA_ASSIGN_OR_RETURN(layers_, drivers::LayerStore::Open(*store, *selection->driver));
+  layers_->set_remove_guard(images::ImageStore::LayerGuard(*store));
   return layers_.get();
+}
+
+Result<images::ImageStore*> Context::GetImages() {
+  if (images_) return images_.get();
+  STRATA_ASSIGN_OR_RETURN(Store * store, GetStore());
+  STRATA_ASSIGN_OR_RETURN(drivers::LayerStore * layers, GetLayers());
+  STRATA_ASSIGN_OR_RETURN(images_, images::ImageStore::Open(*store, *layers));
+  return images_.get();
 }
 
 Status RequireDeviceMapper() {

@@ -10,6 +10,7 @@
 #include "core/store.h"
 #include "drivers/layer_store.h"
 #include "drivers/registry.h"
+#include "images/image_store.h"
 
 namespace strata::cli {
 
@@ -29,8 +30,11 @@ class Context {
   Result<Store*> GetStore();
   // Selects and builds the driver (config, or auto-detect), once.
   Result<drivers::Selection*> GetDriver();
-  // The layer store on the selected driver.
+  // The layer store on the selected driver (with the image store's guard against removing a
+  // layer an image uses).
   Result<drivers::LayerStore*> GetLayers();
+  // The image store on the layer store.
+  Result<images::ImageStore*> GetImages();
 
   drivers::DriverEnv DriverEnvFor(const Config& config, Store* store = nullptr) const;
 
@@ -39,6 +43,7 @@ class Context {
   std::unique_ptr<Store> store_;
   std::unique_ptr<drivers::Selection> selection_;
   std::unique_ptr<drivers::LayerStore> layers_;
+  std::unique_ptr<images::ImageStore> images_;
 };
 
 // OK when this kernel has device-mapper; otherwise "device-mapper not available: <why>".

@@ -52,7 +52,8 @@ TEST_F(CliTest, EveryCommandHasHelp) {
       {"layer", "ls"}, {"layer", "inspect"}, {"layer", "mount"}, {"layer", "umount"},
       {"layer", "rm"}, {"layer", "import"}, {"layer", "export"}, {"layer", "changes"},
       {"pool"}, {"pool", "create"}, {"pool", "status"}, {"pool", "extend"}, {"pool", "check"},
-      {"dm"}, {"dm", "ls"}, {"dm", "table"}};
+      {"dm"}, {"dm", "ls"}, {"dm", "table"}, {"image"}, {"image", "load"}, {"image", "ls"},
+      {"image", "inspect"}, {"image", "tag"}, {"image", "rm"}, {"image", "save"}};
   for (auto args : commands) {
     args.push_back("--help");
     auto r = RunStrata(root_, args);

@@ -50,6 +50,11 @@ strata_add_vm_test(vm_vol_bench_smoke
 strata_add_vm_test(vm_vol_host_backends
   $<TARGET_FILE:strata_host_tests> --gtest_color=no "--gtest_filter=VolLocal*:VolLoop*")
 
+# The image interop tests (umoci and skopeo fixtures, from the host's root) once more in the VM,
+# where the devicemapper driver is supported too.
+strata_add_vm_test(vm_image_interop
+  $<TARGET_FILE:strata_host_tests> --gtest_color=no "--gtest_filter=ImageInterop*")
+
 # Many processes opening a fresh store at once: on this fast host the race that made SQLite
 # refuse the switch to WAL (SQLITE_BUSY without the busy handler) does not show; under TCG it
 # does, so the unit test runs here too.
