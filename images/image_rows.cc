@@ -17,6 +17,22 @@ Result<std::vector<std::string>> Column(Statement& stmt) {
 
 int64_t Now() { return static_cast<int64_t>(std::time(nullptr)); }
 
+constexpr std::string_view kLayerColumns =
+    "layer, diff_id, blob_digest, media_type, blob_size, diff_size";
+
+// A row of kLayerColumns.
+ImageLayer LayerFromRow(const Statement& row) {
+  ImageLayer layer;
+  layer.layer = row.ColumnText(0);
+  layer.chain_id = "sha256:" + layer.layer;
+  layer.diff_id = row.ColumnText(1);
+  layer.blob_digest = row.ColumnText(2);
+  layer.media_type = row.ColumnText(3);
+  layer.blob_size = row.ColumnInt(4);
+  layer.diff_size = row.ColumnInt(5);
+  return layer;
+}
+
 }  // namespace
 
 Result<std::optional<ImageRecord>> Read(Store& store, const std::string& id) {
@@ -45,21 +61,13 @@ Result<std::optional<ImageRecord>> Read(Store& store, const std::string& id) {
 
   STRATA_ASSIGN_OR_RETURN(
       Statement layers,
-      store.Prepare("SELECT layer, diff_id, blob_digest, media_type, blob_size, diff_size "
-                    "FROM image_layers WHERE image = ?1 ORDER BY position"));
+      store.Prepare("SELECT " + std::string(kLayerColumns) +
+                    " FROM image_layers WHERE image = ?1 ORDER BY position"));
   STRATA_TRY(layers.Bind(1, id));
   while (true) {
     STRATA_ASSIGN_OR_RETURN(bool row, layers.Step());
     if (!row) break;
-    ImageLayer layer;
-    layer.layer = layers.ColumnText(0);
-    layer.chain_id = "sha256:" + layer.layer;
-    layer.diff_id = layers.ColumnText(1);
-    layer.blob_digest = layers.ColumnText(2);
-    layer.media_type = layers.ColumnText(3);
-    layer.blob_size = layers.ColumnInt(4);
-    layer.diff_size = layers.ColumnInt(5);
-    record.layers.push_back(std::move(layer));
+    record.layers.push_back(LayerFromRow(layers));
   }
   return std::optional<ImageRecord>(std::move(record));
 }
@@ -147,22 +155,13 @@ Status Delete(Store& store, const std::string& id) {
 }
 
 Result<std::optional<ImageLayer>> FindLayer(Store& store, const std::string& layer_id) {
-  STRATA_ASSIGN_OR_RETURN(
-      Statement stmt,
-      store.Prepare("SELECT diff_id, blob_digest, media_type, blob_size, diff_size "
-                    "FROM image_layers WHERE layer = ?1 LIMIT 1"));
+  STRATA_ASSIGN_OR_RETURN(Statement stmt,
+                          store.Prepare("SELECT " + std::string(kLayerColumns) +
+                                        " FROM image_layers WHERE layer = ?1 LIMIT 1"));
   STRATA_TRY(stmt.Bind(1, layer_id));
   STRATA_ASSIGN_OR_RETURN(bool found, stmt.Step());
   if (!found) return std::optional<ImageLayer>();
-  ImageLayer layer;
-  layer.layer = layer_id;
-  layer.chain_id = "sha256:" + layer_id;
-  layer.diff_id = stmt.ColumnText(0);
-  layer.blob_digest = stmt.ColumnText(1);
-  layer.media_type = stmt.ColumnText(2);
-  layer.blob_size = stmt.ColumnInt(3);
-  layer.diff_size = stmt.ColumnInt(4);
-  return std::optional<ImageLayer>(std::move(layer));
+  return std::optional<ImageLayer>(LayerFromRow(stmt));
 }
 
 Result<bool> BlobUsed(Store& store, const std::string& digest) {

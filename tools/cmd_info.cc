@@ -70,12 +70,16 @@ int RunInfo(Context& ctx) {
   Result<std::vector<drivers::LayerRecord>> list =
       layers.ok() ? (*layers)->List() : Result<std::vector<drivers::LayerRecord>>(layers.error());
   auto vols = list.ok() ? VolumesSummary(ctx) : Result<nlohmann::json>(list.error());
+  auto image_store = list.ok() ? ctx.GetImages() : Result<images::ImageStore*>(list.error());
+  auto image_list = image_store.ok() ? (*image_store)->List()
+                                     : Result<std::vector<images::ImageRecord>>(image_store.error());
   if (ctx.json) {
     nlohmann::json out = {{"config", ConfigToJson(**config)},
                           {"store", (*config)->root.value + "/strata.db"}};
     if (selection.ok()) out["driver"] = DriverJson(**selection);
     if (list.ok()) out["layers"] = list->size();
     if (vols.ok()) out["volumes"] = *vols;
+    if (image_list.ok()) out["images"] = image_list->size();
     if (!list.ok()) out["error"] = list.error().message();
     if (list.ok() && !vols.ok()) out["error"] = vols.error().message();
     PrintJson(out);
@@ -83,6 +87,7 @@ int RunInfo(Context& ctx) {
     PrintConfigText(**config);
     if (selection.ok()) PrintDriverText(**selection);
     if (list.ok()) std::printf("\nLayers:       %zu\n", list->size());
+    if (image_list.ok()) std::printf("Images:       %zu\n", image_list->size());
     if (vols.ok()) {
       std::printf("Volumes:      %zu (default backend %s)\n", (*vols)["count"].get<size_t>(),
                   (*vols)["default-backend"].get<std::string>().c_str());
@@ -90,6 +95,7 @@ int RunInfo(Context& ctx) {
   }
   if (!list.ok()) return ReportError(list.error());
   if (!vols.ok()) return ReportError(vols.error());
+  if (!image_list.ok()) return ReportError(image_list.error());
   return kExitOk;
 }
 
