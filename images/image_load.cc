@@ -10,7 +10,9 @@
 #include <cstdio>
 #include <ctime>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <set>
+#include <vector>
 
 #include "core/digest.h"
 #include "core/failpoint.h"
@@ -59,6 +61,7 @@ class PendingBlob {
     if (!path_.empty()) ::unlink(path_.c_str());
   }
   int fd() const { return fd_.Get(); }
+  const std::string& path() const { return path_; }
   // fsync and rename to `target` (a blob that is already there wins: same bytes).
   Status Commit(const std::string& target) {
     if (::fsync(fd_.Get()) != 0) return Error(errno, "fsync " + path_);
@@ -75,6 +78,22 @@ class PendingBlob {
   UniqueFd fd_;
   std::string path_;
 };
+
+Status CopyToEnd(int in, int out) {
+  std::vector<char> buf(1 << 20);
+  while (true) {
+    ssize_t n = ::read(in, buf.data(), buf.size());
+    if (n == 0) return Ok();
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return Error(errno, "read");
+    for (ssize_t done = 0; done < n;) {
+      ssize_t w = ::write(out, buf.data() + done, static_cast<size_t>(n - done));
+      if (w < 0 && errno == EINTR) continue;
+      if (w < 0) return Error(errno, "write");
+      done += w;
+    }
+  }
+}
 
 Result<UniqueFd> OpenBlobFile(const std::string& path) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
@@ -129,8 +148,17 @@ Result<std::vector<LoadedImage>> ImageStore::Load(const std::string& path,
     STRATA_TRY_CTX(ParseImageName(options.repository + ":latest"), "--name");
   }
   STRATA_ASSIGN_OR_RETURN(FileLock lock, rows::LockImages(store_, FileLock::Wait::kBlock));
-  STRATA_ASSIGN_OR_RETURN(std::unique_ptr<ImageSource> source,
-                          ImageSource::Open(path, rows::TmpDir(dir_), options.platform));
+  // "-": the archive comes on stdin (`docker save x | strata image load -`); spooled to tmp/,
+  // under the lock, so an interrupted spool is cleaned up like any other leftover.
+  std::optional<PendingBlob> spool;
+  if (path == "-") {
+    STRATA_ASSIGN_OR_RETURN(PendingBlob created, PendingBlob::Create(rows::TmpDir(dir_)));
+    spool.emplace(std::move(created));
+    STRATA_TRY_CTX(CopyToEnd(STDIN_FILENO, spool->fd()), "load from stdin");
+  }
+  STRATA_ASSIGN_OR_RETURN(
+      std::unique_ptr<ImageSource> source,
+      ImageSource::Open(spool ? spool->path() : path, rows::TmpDir(dir_), options.platform));
   if (options.progress != nullptr) {
     int layers = 0;
     for (const SourceImage& image : source->images()) layers += static_cast<int>(image.layers.size());

@@ -137,7 +137,7 @@ void SetupLoad(CLI::App& image, Context& ctx, Action& action) {
   auto args = std::make_shared<LoadArgs>();
   CLI::App* cmd = image.add_subcommand(
       "load", "Load images from an OCI image layout (directory or tar) or a docker-save archive");
-  cmd->add_option("path", args->path, "Layout directory, or .tar (optionally gzip/zstd)")
+  cmd->add_option("path", args->path, "Layout directory, or a .tar (plain, gzip, zstd, xz, bzip2); - reads the tar from stdin")
       ->required();
   cmd->add_option("--name", args->repository,
                   "Repository for refs that are bare tags (OCI ref.name \"latest\" -> NAME:latest)");

@@ -2,6 +2,7 @@
 // rm, save, and the errors for bad input.
 #include <csignal>
 #include <filesystem>
+#include <fstream>
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -34,9 +35,9 @@ class ImageCliTest : public ::testing::Test {
     id_ = (*written)[0].id;
   }
   void TearDown() override { fs::remove_all(dir_); }
-  testing::CommandResult Strata(std::vector<std::string> args) {
+  testing::CommandResult Strata(std::vector<std::string> args, const std::string& input = "") {
     args.insert(args.begin(), {"--driver", "vfs"});
-    return RunStrata(root_, args);
+    return RunStrata(root_, args, input);
   }
   nlohmann::json Json(std::vector<std::string> args) {
     auto r = Strata(std::move(args));
@@ -102,6 +103,14 @@ TEST_F(ImageCliTest, SaveThenLoadKeepsIdAndNames) {
   EXPECT_EQ(load[0]["id"], id_);
   EXPECT_EQ(load[0]["names"], nlohmann::json({"app:1.0"}));
   EXPECT_EQ(load[0]["applied"], 2);
+
+  // The same archive on stdin, as `docker save x | strata image load -`.
+  std::ifstream in(dir_ + "/out.tar", std::ios::binary);
+  std::string bytes((std::istreambuf_iterator<char>(in)), {});
+  auto piped = Strata({"image", "load", "-", "-q"}, bytes);
+  ASSERT_EQ(piped.exit_code, 0) << piped.err;
+  EXPECT_EQ(piped.out, id_ + "\n");
+  EXPECT_TRUE(fs::is_empty(root_ + "/images/tmp"));
 }
 
 TEST_F(ImageCliTest, BadInputIsACleanError) {
