@@ -196,9 +196,10 @@ Status BuildFixtures(Fixtures& f) {
 }
 
 // The suite's scratch dir, holding the fixtures and every test's dir. Where /tmp is on overlayfs
-// (the VM's root: a tmpfs over 9p) it gets a tmpfs of its own: there umoci repack writes a new
-// file as a hardlink of a directory whose inode number it shares (overlay reports directories
-// with its own st_dev), and the overlay driver cannot stack on overlayfs.
+// (the VM's root: a tmpfs over 9p) it gets a tmpfs of its own: there umoci 0.4.7 repacked a layer
+// that umoci itself then failed to unpack ("etc/motd: link: operation not permitted": its
+// hardlink detection goes by inode number, and overlay gives directories a st_dev of their own),
+// and the overlay driver cannot stack on overlayfs.
 std::string MakeScratch() {
   char tmpl[] = "/tmp/strata-image-interop-XXXXXX";
   std::string dir = ::mkdtemp(tmpl);
@@ -286,10 +287,12 @@ class ImageInteropTest : public ::testing::TestWithParam<std::string> {
   CommandResult Strata(const std::string& root, std::vector<std::string> args) {
     std::vector<std::string> global = {"--driver", GetParam()};
     if (GetParam() == "devicemapper") {
+      static int pools_made = 0;  // unique per process: a pool left busy is never reused
       const std::string pool = "strata-interop-" + std::to_string(::getpid()) + "-" +
-                               std::to_string(pools_.size());
+                               std::to_string(pools_made);
       const std::string config = root + ".json";
       if (!fs::exists(config)) {
+        ++pools_made;
         pools_.push_back(pool);
         WriteFile(config, R"({"driver-opts": {"devicemapper": {"pool-name": ")" + pool +
                               R"(", "data-size": "2G", "base-size": "64M"}}})",
