@@ -261,6 +261,32 @@ Platform PlatformForMachine(std::string_view os, std::string_view machine) {
   return {std::string(os), std::string(machine), ""};
 }
 
+Result<Platform> ParsePlatform(std::string_view text) {
+  std::vector<std::string> parts;
+  size_t start = 0;
+  while (true) {
+    size_t slash = text.find('/', start);
+    parts.emplace_back(text.substr(start, slash == std::string_view::npos ? slash : slash - start));
+    if (slash == std::string_view::npos) break;
+    start = slash + 1;
+  }
+  auto word = [](const std::string& w) {
+    if (w.empty()) return false;
+    for (char c : w) {
+      if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-')) return false;
+    }
+    return true;
+  };
+  bool ok = parts.size() >= 2 && parts.size() <= 3;
+  for (const std::string& part : parts) ok = ok && word(part);
+  if (!ok) {
+    return Error(EINVAL, "platform \"" + std::string(text) +
+                             "\": want OS/ARCH[/VARIANT] in lowercase, e.g. linux/arm64 or "
+                             "linux/arm/v7");
+  }
+  return Platform{parts[0], parts[1], parts.size() == 3 ? parts[2] : ""};
+}
+
 Platform HostPlatform() {
   struct utsname u {};
   if (uname(&u) != 0) return {"linux", "unknown", ""};  // uname cannot fail with a valid buffer

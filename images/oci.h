@@ -67,6 +67,9 @@ struct Platform {
 // The GOARCH name (and variant) of a uname(2) machine: x86_64 -> amd64, aarch64 -> arm64,
 // armv7l -> arm/v7. An unknown machine maps to itself.
 Platform PlatformForMachine(std::string_view os, std::string_view machine);
+// "os/arch[/variant]" as users type it (docker's --platform): "linux/arm64", "linux/arm/v7".
+// EINVAL with the expected form otherwise.
+Result<Platform> ParsePlatform(std::string_view text);
 // linux/<this host's architecture>.
 Platform HostPlatform();
 // True when a manifest built for `have` runs on `want`: os and architecture equal, and the

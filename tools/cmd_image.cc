@@ -77,6 +77,7 @@ nlohmann::json ImageJson(const ImageRecord& image, bool full) {
 struct LoadArgs {
   std::string path;
   std::string repository;
+  std::string platform;
   bool quiet = false;
 };
 
@@ -86,6 +87,11 @@ int RunLoad(Context& ctx, const LoadArgs& args) {
   images::LoadProgress counters;
   images::LoadOptions options;
   options.repository = args.repository;
+  if (!args.platform.empty()) {
+    auto platform = images::ParsePlatform(args.platform);
+    if (!platform.ok()) return ReportError(platform.error().Wrap("image load: --platform"));
+    options.platform = *platform;
+  }
   options.progress = &counters;
   Result<std::vector<images::LoadedImage>> loaded = Error(EIO, "not run");
   {
@@ -141,6 +147,8 @@ void SetupLoad(CLI::App& image, Context& ctx, Action& action) {
       ->required();
   cmd->add_option("--name", args->repository,
                   "Repository for refs that are bare tags (OCI ref.name \"latest\" -> NAME:latest)");
+  cmd->add_option("--platform", args->platform,
+                  "OS/ARCH[/VARIANT] to pick from a multi-platform index (default: this host's)");
   cmd->add_flag("-q,--quiet", args->quiet, "Print image ids only");
   cmd->add_flag("--json", ctx.json, "Print what was loaded as JSON");
   cmd->callback([&ctx, &action, args] { action = [&ctx, args] { return RunLoad(ctx, *args); }; });

@@ -77,3 +77,25 @@ TEST(ImageChainIdTest, FollowsTheImageSpec) {
 
 }  // namespace
 }  // namespace strata::images
+
+namespace strata::images {
+namespace {
+
+TEST(ImagePlatformTest, ParsesWhatUsersType) {
+  auto arm = ParsePlatform("linux/arm/v7");
+  ASSERT_TRUE(arm.ok());
+  EXPECT_EQ(arm->os, "linux");
+  EXPECT_EQ(arm->architecture, "arm");
+  EXPECT_EQ(arm->variant, "v7");
+  auto amd = ParsePlatform("linux/amd64");
+  ASSERT_TRUE(amd.ok());
+  EXPECT_EQ(amd->ToString(), "linux/amd64");
+  for (const char* bad : {"", "linux", "linux/", "Linux/amd64", "a/b/c/d", "linux//v7"}) {
+    auto parsed = ParsePlatform(bad);
+    ASSERT_FALSE(parsed.ok()) << bad;
+    EXPECT_THAT(parsed.error().message(), ::testing::HasSubstr("OS/ARCH[/VARIANT]"));
+  }
+}
+
+}  // namespace
+}  // namespace strata::images
