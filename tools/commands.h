@@ -30,6 +30,7 @@ void SetupDm(CLI::App& app, Context& ctx, Action& action);
 void SetupPool(CLI::App& app, Context& ctx, Action& action);
 void SetupVol(CLI::App& app, Context& ctx, Action& action);
 void SetupImage(CLI::App& app, Context& ctx, Action& action);
+void SetupRun(CLI::App& app, Context& ctx, Action& action);
 
 inline constexpr std::array kCommandGroups = {
     CommandGroup{"info", "Show the effective config, where each value came from, and the driver",
@@ -41,6 +42,9 @@ inline constexpr std::array kCommandGroups = {
     CommandGroup{"image",
                  "Images: load and save OCI layouts and docker-save archives, list, tag, remove",
                  SetupImage},
+    CommandGroup{"run",
+                 "Run a container from an image: its own layer, namespaces and cgroup, volumes",
+                 SetupRun},
     CommandGroup{"vol", "Named volumes: create, attach, snapshot, resize, remove (thin, loop, local)",
                  SetupVol},
     CommandGroup{"pool", "Create, inspect, extend and check the device-mapper thin pool",

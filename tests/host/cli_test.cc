@@ -53,7 +53,7 @@ TEST_F(CliTest, EveryCommandHasHelp) {
       {"layer", "rm"}, {"layer", "import"}, {"layer", "export"}, {"layer", "changes"},
       {"pool"}, {"pool", "create"}, {"pool", "status"}, {"pool", "extend"}, {"pool", "check"},
       {"dm"}, {"dm", "ls"}, {"dm", "table"}, {"image"}, {"image", "load"}, {"image", "ls"},
-      {"image", "inspect"}, {"image", "tag"}, {"image", "rm"}, {"image", "save"}};
+      {"image", "inspect"}, {"image", "tag"}, {"image", "rm"}, {"image", "save"}, {"run"}};
   for (auto args : commands) {
     args.push_back("--help");
     auto r = RunStrata(root_, args);

@@ -1,0 +1,162 @@
+#include "runtime/rootfs.h"
+
+#include <utility>
+
+namespace strata::runtime {
+namespace {
+
+using Kind = RootfsStep::Kind;
+using Create = RootfsStep::Create;
+
+constexpr unsigned long kNoSuidDevExec = kMsNosuid | kMsNodev | kMsNoexec;
+
+RootfsStep MountStep(std::string source, std::string target, std::string fstype,
+                     unsigned long flags, std::string data, Create create = Create::kDir) {
+  RootfsStep s;
+  s.kind = Kind::kMount;
+  s.source = std::move(source);
+  s.target = std::move(target);
+  s.fstype = std::move(fstype);
+  s.flags = flags;
+  s.data = std::move(data);
+  s.create = create;
+  return s;
+}
+
+RootfsStep ReadonlyStep(std::string target, bool recursive, bool bind_first, bool optional) {
+  RootfsStep s;
+  s.kind = Kind::kReadonly;
+  s.target = std::move(target);
+  s.flags = recursive ? kMsRec : 0;
+  s.bind_first = bind_first;
+  s.optional = optional;
+  return s;
+}
+
+RootfsStep DeviceStep(const char* name, uint32_t major, uint32_t minor) {
+  RootfsStep s;
+  s.kind = Kind::kDevice;
+  s.source = std::string("/dev/") + name;
+  s.target = s.source;
+  s.major = major;
+  s.minor = minor;
+  s.mode = 0666;
+  return s;
+}
+
+RootfsStep LinkStep(std::string content, std::string link) {
+  RootfsStep s;
+  s.kind = Kind::kSymlink;
+  s.source = std::move(content);
+  s.target = std::move(link);
+  return s;
+}
+
+// A read-only bind of a host tree (rbind + recursive read-only).
+void AddHostBind(std::vector<RootfsStep>& steps, const std::string& path) {
+  steps.push_back(MountStep(path, path, "", kMsBind | kMsRec, ""));
+  steps.push_back(ReadonlyStep(path, /*recursive=*/true, /*bind_first=*/false, false));
+}
+
+void AddDefaultMounts(const ContainerSpec& spec, CgroupMountMode cgroup,
+                      std::vector<RootfsStep>& steps) {
+  steps.push_back(MountStep("proc", "/proc", "proc", kNoSuidDevExec, ""));
+  steps.push_back(MountStep("tmpfs", "/dev", "tmpfs", kMsNosuid | kMsStrictatime,
+                            "mode=755,size=65536k"));
+  steps.push_back(MountStep("devpts", "/dev/pts", "devpts", kMsNosuid | kMsNoexec,
+                            "newinstance,ptmxmode=0666,mode=0620,gid=5"));
+  steps.push_back(MountStep("shm", "/dev/shm", "tmpfs", kNoSuidDevExec, "mode=1777,size=65536k"));
+  steps.push_back(MountStep("mqueue", "/dev/mqueue", "mqueue", kNoSuidDevExec, ""));
+  // sysfs shows the network devices of the mounter's net namespace: without one of its own the
+  // container sees the host's /sys, read-only.
+  if (spec.namespaces.net) {
+    steps.push_back(MountStep("sysfs", "/sys", "sysfs", kNoSuidDevExec | kMsRdonly, ""));
+  } else {
+    AddHostBind(steps, "/sys");
+  }
+  if (cgroup == CgroupMountMode::kAuto) {
+    cgroup = spec.namespaces.cgroup ? CgroupMountMode::kCgroup2 : CgroupMountMode::kBindHost;
+  }
+  if (cgroup == CgroupMountMode::kCgroup2) {
+    steps.push_back(MountStep("cgroup", "/sys/fs/cgroup", "cgroup2",
+                              kNoSuidDevExec | kMsRelatime | kMsRdonly, ""));
+  } else if (cgroup == CgroupMountMode::kBindHost) {
+    AddHostBind(steps, "/sys/fs/cgroup");
+  }
+}
+
+void AddSpecMounts(const ContainerSpec& spec, std::vector<RootfsStep>& steps) {
+  for (const Mount& m : spec.mounts) {
+    if (m.kind == Mount::Kind::kTmpfs) {
+      unsigned long flags = kMsNosuid | kMsNodev | (m.read_only ? kMsRdonly : 0);
+      steps.push_back(MountStep("tmpfs", m.destination, "tmpfs", flags, m.options));
+      continue;
+    }
+    // A bind never changes vfs flags by itself: read-only is a second step (§5.7).
+    steps.push_back(MountStep(m.source, m.destination, "", kMsBind | kMsRec, "",
+                              Create::kLikeSource));
+    if (m.read_only) {
+      steps.push_back(ReadonlyStep(m.destination, /*recursive=*/true, false, false));
+    }
+  }
+}
+
+void AddDevices(std::vector<RootfsStep>& steps) {
+  steps.push_back(DeviceStep("null", 1, 3));
+  steps.push_back(DeviceStep("zero", 1, 5));
+  steps.push_back(DeviceStep("full", 1, 7));
+  steps.push_back(DeviceStep("random", 1, 8));
+  steps.push_back(DeviceStep("urandom", 1, 9));
+  steps.push_back(DeviceStep("tty", 5, 0));
+  steps.push_back(LinkStep("/proc/self/fd", "/dev/fd"));
+  steps.push_back(LinkStep("/proc/self/fd/0", "/dev/stdin"));
+  steps.push_back(LinkStep("/proc/self/fd/1", "/dev/stdout"));
+  steps.push_back(LinkStep("/proc/self/fd/2", "/dev/stderr"));
+  steps.push_back(LinkStep("pts/ptmx", "/dev/ptmx"));
+}
+
+}  // namespace
+
+RootfsPlan PlanRootfs(const ContainerSpec& spec, CgroupMountMode cgroup) {
+  RootfsPlan plan;
+  if (!spec.namespaces.mount) return plan;
+  AddDefaultMounts(spec, cgroup, plan.in_root);
+  AddSpecMounts(spec, plan.in_root);
+  AddDevices(plan.in_root);
+  // Read-only paths before masks (runc's order): a masked path under a read-only one still gets
+  // its mask.
+  for (const std::string& path : spec.readonly_paths) {
+    plan.after_pivot.push_back(ReadonlyStep(path, /*recursive=*/true, /*bind_first=*/true,
+                                            /*optional=*/true));
+  }
+  for (const std::string& path : spec.masked_paths) {
+    RootfsStep s;
+    s.kind = Kind::kMask;
+    s.target = path;
+    s.optional = true;
+    plan.after_pivot.push_back(std::move(s));
+  }
+  if (spec.readonly_rootfs) {
+    plan.after_pivot.push_back(ReadonlyStep("/", /*recursive=*/false, false, false));
+  }
+  return plan;
+}
+
+std::string DescribeStep(const RootfsStep& step) {
+  switch (step.kind) {
+    case Kind::kMount:
+      if (step.flags & kMsBind) return "mount " + step.target + " (bind " + step.source + ")";
+      return "mount " + step.target;
+    case Kind::kReadonly:
+      return "readonly " + step.target;
+    case Kind::kDevice:
+      return "mknod " + step.target;
+    case Kind::kSymlink:
+      return "symlink " + step.target;
+    case Kind::kMask:
+      return "mask " + step.target;
+  }
+  return "rootfs step " + step.target;
+}
+
+}  // namespace strata::runtime
