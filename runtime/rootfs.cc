@@ -52,10 +52,10 @@ RootfsStep LinkStep(std::string content, std::string link) {
   return s;
 }
 
-// A read-only bind of a host tree (rbind + recursive read-only).
-void AddHostBind(std::vector<RootfsStep>& steps, const std::string& path) {
-  steps.push_back(MountStep(path, path, "", kMsBind | kMsRec, ""));
-  steps.push_back(ReadonlyStep(path, /*recursive=*/true, /*bind_first=*/false, false));
+// A read-only bind of a host tree: recursive (rbind + recursive read-only) or only its top.
+void AddHostBind(std::vector<RootfsStep>& steps, const std::string& path, bool recursive) {
+  steps.push_back(MountStep(path, path, "", kMsBind | (recursive ? kMsRec : 0), ""));
+  steps.push_back(ReadonlyStep(path, recursive, /*bind_first=*/false, false));
 }
 
 void AddDefaultMounts(const ContainerSpec& spec, CgroupMountMode cgroup,
@@ -72,7 +72,10 @@ void AddDefaultMounts(const ContainerSpec& spec, CgroupMountMode cgroup,
   if (spec.namespaces.net) {
     steps.push_back(MountStep("sysfs", "/sys", "sysfs", kNoSuidDevExec | kMsRdonly, ""));
   } else {
-    AddHostBind(steps, "/sys");
+    // Only sysfs itself, not the host's mounts below it (debugfs, securityfs, the cgroup
+    // mounts): on pure v2 a cgroup2 mount would then meet the host's own cgroup2 at
+    // /sys/fs/cgroup and fail with EBUSY.
+    AddHostBind(steps, "/sys", /*recursive=*/false);
   }
   if (cgroup == CgroupMountMode::kAuto) {
     cgroup = spec.namespaces.cgroup ? CgroupMountMode::kCgroup2 : CgroupMountMode::kBindHost;
@@ -81,7 +84,7 @@ void AddDefaultMounts(const ContainerSpec& spec, CgroupMountMode cgroup,
     steps.push_back(MountStep("cgroup", "/sys/fs/cgroup", "cgroup2",
                               kNoSuidDevExec | kMsRelatime | kMsRdonly, ""));
   } else if (cgroup == CgroupMountMode::kBindHost) {
-    AddHostBind(steps, "/sys/fs/cgroup");
+    AddHostBind(steps, "/sys/fs/cgroup", /*recursive=*/true);
   }
 }
 

@@ -60,3 +60,8 @@ strata_add_vm_test(vm_image_interop
 # does, so the unit test runs here too.
 strata_add_vm_test(vm_store_concurrent_open
   $<TARGET_FILE:strata_unit_tests> --gtest_color=no "--gtest_filter=StoreConcurrentOpenTest.*")
+
+# The runtime (cgroups, spawn, `strata run`) on pure cgroup v2: the host is hybrid, the VM's
+# kernel has the unified hierarchy only.
+strata_add_vm_test(vm_runtime_cgroup_v2
+  ${CMAKE_CURRENT_LIST_DIR}/runtime_v2_test.sh $<TARGET_FILE:strata_host_tests>)
