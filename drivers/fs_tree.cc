@@ -98,20 +98,6 @@ Status RemoveTree(const std::string& path) {
   return RemoveDirAt(AT_FDCWD, parent.st_dev, path.c_str(), path);
 }
 
-Result<std::string> ReadFile(const std::string& path) {
-  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (!fd) return Error::FromErrno("open " + path);
-  std::string text;
-  char buf[4096];
-  for (;;) {
-    ssize_t n = ::read(fd.Get(), buf, sizeof(buf));
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return Error::FromErrno("read " + path);
-    if (n == 0) return text;
-    text.append(buf, static_cast<size_t>(n));
-  }
-}
-
 Status WriteFileAtomic(const std::string& path, const std::string& content) {
   const size_t slash = path.find_last_of('/');
   const std::string dir = slash == std::string::npos ? "" : path.substr(0, slash + 1);

@@ -10,6 +10,7 @@
 #include <string>
 #include <string_view>
 
+#include "core/read_file.h"
 #include "core/result.h"
 
 namespace strata::drivers::fs {
@@ -36,8 +37,8 @@ Status RemoveTree(const std::string& path);
 // empty content), rename. A reader sees the old content or the new, never a torn one.
 Status WriteFileAtomic(const std::string& path, const std::string& content);
 
-// Reads a small file whole. ENOENT when missing.
-Result<std::string> ReadFile(const std::string& path);
+// Reads a small file whole. ENOENT when missing (core/read_file.h).
+using ::strata::ReadFile;
 
 // `n` random lowercase hex characters from getrandom(2), for temp names.
 std::string RandomHex(size_t n);

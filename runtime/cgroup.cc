@@ -12,6 +12,7 @@
 #include <utility>
 
 #include "core/strings.h"
+#include "core/read_file.h"
 #include "core/sys/mountinfo.h"
 
 namespace strata::runtime {
@@ -19,20 +20,6 @@ namespace {
 
 using std::chrono::milliseconds;
 using std::chrono::steady_clock;
-
-Result<std::string> ReadText(const std::string& path) {
-  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (!fd) return Error::FromErrno("open " + path);
-  std::string text;
-  char buf[4096];
-  for (;;) {
-    ssize_t n = ::read(fd.Get(), buf, sizeof(buf));
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return Error::FromErrno("read " + path);
-    if (n == 0) return text;
-    text.append(buf, static_cast<size_t>(n));
-  }
-}
 
 // One write(2): cgroup files take a value per write.
 Status WriteText(const std::string& path, const std::string& value) {
@@ -66,7 +53,7 @@ bool Contains(const std::vector<std::string>& list, const std::string& item) {
 
 // A number file ("123\n", or "max"); nullopt when the file does not exist or is not a number.
 Result<std::optional<uint64_t>> ReadNumber(const std::string& path) {
-  auto text = ReadText(path);
+  auto text = ReadFile(path);
   if (!text.ok() && text.error().code() == ENOENT) return std::optional<uint64_t>();
   if (!text.ok()) return std::move(text).error();
   std::string_view s = *text;
@@ -84,8 +71,8 @@ Status EnableControllers(const CgroupDir& dir, const std::vector<std::string>& r
     if (!Contains(wanted, c)) wanted.emplace_back(c);
   }
   for (const std::string& at : dir.enable_chain) {
-    STRATA_ASSIGN_OR_RETURN(std::string available, ReadText(at + "/cgroup.controllers"));
-    STRATA_ASSIGN_OR_RETURN(std::string enabled, ReadText(at + "/cgroup.subtree_control"));
+    STRATA_ASSIGN_OR_RETURN(std::string available, ReadFile(at + "/cgroup.controllers"));
+    STRATA_ASSIGN_OR_RETURN(std::string enabled, ReadFile(at + "/cgroup.subtree_control"));
     std::vector<std::string> available_list = Words(available);
     std::vector<std::string> enabled_list = Words(enabled);
     std::string add;
@@ -155,8 +142,8 @@ Status RemoveLeaf(const std::string& leaf) {
 
 Result<CgroupLayout> DetectCgroups(const std::string& mountinfo_path,
                                    const std::string& proc_cgroup_path) {
-  STRATA_ASSIGN_OR_RETURN_CTX(std::string mountinfo, ReadText(mountinfo_path), "detect cgroups");
-  STRATA_ASSIGN_OR_RETURN_CTX(std::string self, ReadText(proc_cgroup_path), "detect cgroups");
+  STRATA_ASSIGN_OR_RETURN_CTX(std::string mountinfo, ReadFile(mountinfo_path), "detect cgroups");
+  STRATA_ASSIGN_OR_RETURN_CTX(std::string self, ReadFile(proc_cgroup_path), "detect cgroups");
   STRATA_ASSIGN_OR_RETURN_CTX(std::vector<sys::MountEntry> mounts, sys::ParseMountInfo(mountinfo),
                               "detect cgroups: " + mountinfo_path);
   return DecideCgroupLayout(mounts, self).Wrap("detect cgroups");
@@ -226,7 +213,7 @@ const CgroupDir* Cgroup::DirFor(const std::string& controller) const {
 
 Status Cgroup::AddProcess(pid_t pid) {
   const std::string ctx = "add process " + std::to_string(pid) + " to cgroup";
-  auto text = ReadText("/proc/" + std::to_string(pid) + "/cgroup");
+  auto text = ReadFile("/proc/" + std::to_string(pid) + "/cgroup");
   if (!text.ok() && text.error().code() == ENOENT) {
     return Error(ESRCH, ctx + ": no such process");
   }
@@ -246,7 +233,7 @@ Status Cgroup::AddProcess(pid_t pid) {
 Result<std::vector<pid_t>> Cgroup::Pids() const {
   std::vector<pid_t> pids;
   for (const CgroupDir& dir : dirs_) {
-    auto text = ReadText(dir.leaf + "/cgroup.procs");
+    auto text = ReadFile(dir.leaf + "/cgroup.procs");
     if (!text.ok() && text.error().code() == ENOENT) continue;
     if (!text.ok()) return std::move(text).error();
     for (const std::string& word : Words(*text)) {
@@ -322,7 +309,7 @@ Result<CgroupStats> Cgroup::Stats() const {
                                 ctx);
     STRATA_ASSIGN_OR_RETURN_CTX(stats.memory_peak_bytes, ReadNumber(leaf + "/memory.peak"), ctx);
     STRATA_ASSIGN_OR_RETURN_CTX(stats.pids_current, ReadNumber(leaf + "/pids.current"), ctx);
-    auto events = ReadText(leaf + "/memory.events");
+    auto events = ReadFile(leaf + "/memory.events");
     if (!events.ok() && events.error().code() != ENOENT) return std::move(events).error().Wrap(ctx);
     if (events.ok()) {
       stats.oom_kills = FlatKeyedValue(*events, "oom_kill").value_or(0);
@@ -338,7 +325,7 @@ Result<CgroupStats> Cgroup::Stats() const {
                                 ReadNumber(leaf + "/memory.max_usage_in_bytes"), ctx);
     STRATA_ASSIGN_OR_RETURN_CTX(auto failcnt, ReadNumber(leaf + "/memory.failcnt"), ctx);
     stats.memory_limit_hits = failcnt.value_or(0);
-    auto control = ReadText(leaf + "/memory.oom_control");
+    auto control = ReadFile(leaf + "/memory.oom_control");
     if (!control.ok() && control.error().code() != ENOENT) {
       return std::move(control).error().Wrap(ctx);
     }
