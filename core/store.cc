@@ -102,6 +102,31 @@ CREATE TABLE image_owned_layers (
   diff_size INTEGER NOT NULL DEFAULT 0
 );
 )sql"},
+    // Containers (containers/container_store.h): one row per container made by `strata run`.
+    // id = its read-write layer's id; pid/pid_start and monitor_pid/monitor_start identify the
+    // processes without pid-reuse races; resources is JSON (volume attachments, cgroup dirs).
+    {6, R"sql(
+CREATE TABLE containers (
+  id            TEXT PRIMARY KEY NOT NULL,
+  name          TEXT UNIQUE,
+  image         TEXT NOT NULL,
+  image_ref     TEXT NOT NULL,
+  command       TEXT NOT NULL,
+  state         TEXT NOT NULL CHECK (state IN ('created', 'running', 'exited', 'removing')),
+  detached      INTEGER NOT NULL DEFAULT 0,
+  auto_remove   INTEGER NOT NULL DEFAULT 0,
+  pid           INTEGER NOT NULL DEFAULT 0,
+  pid_start     INTEGER NOT NULL DEFAULT 0,
+  monitor_pid   INTEGER NOT NULL DEFAULT 0,
+  monitor_start INTEGER NOT NULL DEFAULT 0,
+  exit_code     INTEGER,
+  resources     TEXT NOT NULL DEFAULT '{}',
+  created       INTEGER NOT NULL,
+  started       INTEGER NOT NULL DEFAULT 0,
+  finished      INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX containers_image ON containers(image);
+)sql"},
 };
 
 // Maps an (extended) SQLite result code to the errno strata callers branch on.

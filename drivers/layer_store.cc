@@ -7,31 +7,11 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include "core/random_id.h"
 #include "drivers/layer_lock.h"
 
 namespace strata::drivers {
 namespace {
-
-// 32 bytes from the kernel's CSPRNG as 64 lowercase hex digits.
-Result<std::string> RandomId() {
-  UniqueFd fd(::open("/dev/urandom", O_RDONLY | O_CLOEXEC));
-  if (!fd) return Error::FromErrno("open /dev/urandom");
-  unsigned char bytes[32];
-  size_t got = 0;
-  while (got < sizeof(bytes)) {
-    ssize_t n = ::read(fd.Get(), bytes + got, sizeof(bytes) - got);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return Error::FromErrno(n == 0 ? EIO : errno, "read /dev/urandom");
-    got += static_cast<size_t>(n);
-  }
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string id;
-  for (unsigned char b : bytes) {
-    id += kHex[b >> 4];
-    id += kHex[b & 0xf];
-  }
-  return id;
-}
 
 std::string References(int count) {
   return std::to_string(count) + (count == 1 ? " reference" : " references");
@@ -81,7 +61,7 @@ Result<LayerRecord> LayerStore::CreateWith(const std::string& id, const std::str
                                            const Fill& fill) {
   std::string new_id = id;
   if (new_id.empty()) {
-    STRATA_ASSIGN_OR_RETURN(new_id, RandomId());
+    STRATA_ASSIGN_OR_RETURN(new_id, RandomHexId());
   } else if (!IsValidLayerId(new_id)) {
     return Error(EINVAL, "layer \"" + id + "\": invalid id, want [a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}");
   }
@@ -217,8 +197,8 @@ Status LayerStore::Remove(const std::string& id) {
     Status marked = store_.Transaction([&]() -> Status {
       STRATA_ASSIGN_OR_RETURN(Row current, LoadReady(full));
       STRATA_TRY(CheckRemovable(current));
-      if (remove_guard_) {
-        STRATA_TRY(remove_guard_(full));
+      for (const auto& [owner, guard] : remove_guards_) {
+        STRATA_TRY(guard(full));
       }
       return SetState(full, "removing");
     });

@@ -20,6 +20,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -98,9 +99,13 @@ class LayerStore {
   Result<std::vector<std::string>> Chain(const std::string& id);
 
   // Consulted (inside the removal transaction) before a ready layer is marked for removal; an
-  // error refuses the removal. The image store uses it to keep image layers from `layer rm`.
+  // error refuses the removal. The image store uses one to keep image layers from `layer rm`,
+  // the container store one for containers' layers. One guard per owner: setting an owner's
+  // guard again replaces it.
   using RemoveGuard = std::function<Status(const std::string& id)>;
-  void set_remove_guard(RemoveGuard guard) { remove_guard_ = std::move(guard); }
+  void set_remove_guard(const std::string& owner, RemoveGuard guard) {
+    remove_guards_[owner] = std::move(guard);
+  }
 
   Driver& driver() { return driver_; }
   const RecoveryReport& recovery() const { return recovery_; }
@@ -140,7 +145,7 @@ class LayerStore {
   std::string locks_dir_;
   std::chrono::milliseconds lock_timeout_{std::chrono::minutes(2)};
   RecoveryReport recovery_;
-  RemoveGuard remove_guard_;
+  std::map<std::string, RemoveGuard> remove_guards_;
 };
 
 }  // namespace strata::drivers

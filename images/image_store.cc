@@ -72,7 +72,7 @@ Result<std::unique_ptr<ImageStore>> ImageStore::Open(Store& store, drivers::Laye
   STRATA_TRY(MakeDirs(dir + "/blobs/sha256"));
   STRATA_TRY(MakeDirs(rows::TmpDir(dir)));
   std::unique_ptr<ImageStore> images(new ImageStore(store, layers, std::move(dir)));
-  layers.set_remove_guard(LayerGuard(store));
+  layers.set_remove_guard("images", LayerGuard(store));
   Status recovered = images->Recover();
   if (!recovered.ok()) {
     spdlog::warn("image store: cleanup after an interrupted load or removal failed: {}",
@@ -208,6 +208,9 @@ Result<RemoveResult> ImageStore::Remove(std::string_view ref, bool force) {
 // transaction) and removes the layers, top first. A crash after the records went leaves owned
 // layers no image uses, which the next Open removes.
 Status ImageStore::RemoveImage(const ImageRecord& image, RemoveResult& result) {
+  if (remove_guard_) {
+    STRATA_TRY(remove_guard_(image));
+  }
   std::vector<std::string> doomed;
   std::set<std::string> doomed_set;
   for (auto it = image.layers.rbegin(); it != image.layers.rend(); ++it) {

@@ -20,6 +20,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -130,6 +131,11 @@ class ImageStore {
   // Layer id -> display names of the images that use it.
   Result<std::map<std::string, std::vector<std::string>>> LayerUsers();
 
+  // Consulted before an image itself is removed (not when only a name goes); an error refuses
+  // the removal. The container store uses it to keep images that containers run on.
+  using RemoveGuard = std::function<Status(const ImageRecord& image)>;
+  void set_remove_guard(RemoveGuard guard) { remove_guard_ = std::move(guard); }
+
   // A LayerStore::RemoveGuard that refuses to remove a layer an image uses.
   static drivers::LayerStore::RemoveGuard LayerGuard(Store& store);
 
@@ -153,6 +159,7 @@ class ImageStore {
   drivers::LayerStore& layers_;
   std::string dir_;  // <root>/images
   std::vector<std::string> created_;  // layers the load in progress made, oldest first
+  RemoveGuard remove_guard_;
 };
 
 }  // namespace strata::images

@@ -188,6 +188,24 @@ Result<Cgroup> Cgroup::Create(const CgroupLayout& layout, const std::string& id,
   return cgroup;
 }
 
+Result<Cgroup> Cgroup::Adopt(const CgroupLayout& layout, const std::string& id,
+                             CgroupParent parent) {
+  const std::string ctx = "cgroup of container \"" + id + "\"";
+  STRATA_ASSIGN_OR_RETURN_CTX(std::vector<CgroupDir> dirs, PlanCgroupDirs(layout, id, parent), ctx);
+  std::vector<CgroupDir> found;
+  for (CgroupDir& dir : dirs) {
+    struct stat st;
+    if (::stat(dir.leaf.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) found.push_back(std::move(dir));
+  }
+  if (found.empty()) return Error(ENOENT, ctx + ": no cgroup dir exists");
+  UniqueFd fd;
+  if (found.front().controllers.empty()) {
+    fd.Reset(::open(found.front().leaf.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!fd) return Error::FromErrno("open " + found.front().leaf).Wrap(ctx);
+  }
+  return Cgroup(layout.mode, std::move(found), std::move(fd));
+}
+
 Cgroup& Cgroup::operator=(Cgroup&& other) noexcept {
   if (this != &other) {
     (void)Remove();  // best effort, as in the destructor

@@ -75,6 +75,13 @@ class Cgroup {
                                const Resources& resources,
                                CgroupParent parent = CgroupParent::kHierarchyRoot);
 
+  // Takes ownership of container `id`'s existing cgroup, made by Create in another process (the
+  // OCI runtime's `create` makes it, `delete` removes it): the dirs PlanCgroupDirs names whose
+  // leaf exists, with dir_fd() when the v2 leaf exists. Nothing is created or written.
+  // Errors: ENOENT naming the id when no leaf exists; EINVAL as PlanCgroupDirs.
+  static Result<Cgroup> Adopt(const CgroupLayout& layout, const std::string& id,
+                              CgroupParent parent = CgroupParent::kHierarchyRoot);
+
   Cgroup(Cgroup&& other) noexcept = default;
   Cgroup& operator=(Cgroup&& other) noexcept;
   Cgroup(const Cgroup&) = delete;

@@ -30,6 +30,10 @@ namespace strata::runtime {
 static_assert(kMsRdonly == MS_RDONLY && kMsNosuid == MS_NOSUID && kMsNodev == MS_NODEV);
 static_assert(kMsNoexec == MS_NOEXEC && kMsBind == MS_BIND && kMsRec == MS_REC);
 static_assert(kMsRelatime == MS_RELATIME && kMsStrictatime == MS_STRICTATIME);
+static_assert(kMsSynchronous == MS_SYNCHRONOUS && kMsMandlock == MS_MANDLOCK);
+static_assert(kMsDirsync == MS_DIRSYNC && kMsNoatime == MS_NOATIME);
+static_assert(kMsNodiratime == MS_NODIRATIME && kMsUnbindable == MS_UNBINDABLE);
+static_assert(kMsPrivate == MS_PRIVATE && kMsSlave == MS_SLAVE && kMsShared == MS_SHARED);
 
 namespace internal {
 namespace {
@@ -39,16 +43,23 @@ using Kind = RootfsStep::Kind;
 struct MountAttr {  // struct mount_attr (<linux/mount.h> clashes with <sys/mount.h> on glibc 2.36)
   uint64_t attr_set = 0, attr_clr = 0, propagation = 0, userns_fd = 0;
 };
-constexpr uint64_t kMountAttrRdonly = 0x1;
+constexpr uint64_t kMountAttrRdonly = 0x1;  // MOUNT_ATTR_RDONLY, NOSUID, NODEV, NOEXEC have the
+                                            // values of MS_RDONLY, NOSUID, NODEV, NOEXEC
 constexpr unsigned kAtRecursive = 0x8000;
 constexpr unsigned kCloseRangeCloexec = 1u << 2;
+
+// Set once a gated child has reported success and closed error_fd (this is the child's own copy
+// of the address space: clone3 without CLONE_VM).
+bool g_error_fd_closed = false;
 
 [[noreturn]] void Fail(const ChildPlan& plan, ChildStep step, int index, int err) {
   ChildError e;
   e.step = static_cast<int32_t>(step);
   e.index = index;
   e.err = err;
-  (void)!::write(plan.error_fd, &e, sizeof e);  // nothing more to do if the parent is gone
+  if (!g_error_fd_closed) {
+    (void)!::write(plan.error_fd, &e, sizeof e);  // nothing more to do if the parent is gone
+  }
   ::_exit(127);
 }
 
@@ -120,20 +131,22 @@ unsigned long StatvfsToMountFlags(unsigned long f) {
   return flags;
 }
 
-// mount_setattr sets only the read-only bit, so locked flags (user namespaces) never get in the
-// way; kernels before 5.12 get a bind remount with the current statvfs flags (non-recursive).
-int ApplyReadonly(const RootfsStep& step, const char* target) {
+// mount_setattr sets only the requested bits (read-only, and for kSetFlags nosuid, nodev,
+// noexec), so locked flags (user namespaces) never get in the way; kernels before 5.12 get a bind
+// remount with the current statvfs flags (non-recursive).
+int ApplyVfsFlags(const RootfsStep& step, const char* target, unsigned long vfs_flags) {
   if (step.bind_first && ::mount(target, target, nullptr, MS_BIND | MS_REC, nullptr) < 0) {
     return -1;
   }
   MountAttr attr;
-  attr.attr_set = kMountAttrRdonly;
+  attr.attr_set = vfs_flags & kMsVfsFlags;
   unsigned at = (step.flags & kMsRec) ? kAtRecursive : 0;
   if (::syscall(SYS_mount_setattr, AT_FDCWD, target, at, &attr, sizeof attr) == 0) return 0;
   if (errno != ENOSYS) return -1;
   struct statvfs sv;
   if (::statvfs(target, &sv) < 0) return -1;
-  unsigned long flags = MS_BIND | MS_REMOUNT | MS_RDONLY | StatvfsToMountFlags(sv.f_flag);
+  unsigned long flags = MS_BIND | MS_REMOUNT | (vfs_flags & kMsVfsFlags) |
+                        StatvfsToMountFlags(sv.f_flag) | ((sv.f_flag & ST_RDONLY) ? MS_RDONLY : 0);
   return ::mount(nullptr, target, nullptr, flags, nullptr);
 }
 
@@ -162,7 +175,9 @@ int ApplyStep(const RootfsStep& step, const char* target) {
     case Kind::kMount:
       return ApplyMount(step, target);
     case Kind::kReadonly:
-      return ApplyReadonly(step, target);
+      return ApplyVfsFlags(step, target, kMsRdonly);
+    case Kind::kSetFlags:
+      return ApplyVfsFlags(step, target, step.flags);
     case Kind::kDevice:
       return ApplyDevice(step, target);
     case Kind::kSymlink:
@@ -216,7 +231,8 @@ void ApplySteps(const ChildPlan& plan, const std::vector<RootfsStep>& steps, boo
 
 // Private propagation, rootfs bind, the plan, then pivot_root(".", ".") (§5.3).
 void SetupRoot(const ChildPlan& plan) {
-  Check(plan, ::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr), ChildStep::kMakePrivate);
+  Check(plan, ::mount(nullptr, "/", nullptr, plan.root_propagation, nullptr),
+        ChildStep::kMakePrivate);
   Check(plan, ::mount(plan.rootfs, plan.rootfs, nullptr, MS_BIND | MS_REC, nullptr),
         ChildStep::kBindRoot);
   // After the bind, so that relative paths resolve in the new mount, not the directory below.
@@ -287,16 +303,26 @@ void SetupStdio(const ChildPlan& plan) {
   }
 }
 
-[[noreturn]] void Exec(const ChildPlan& plan) {
+// Execs exec_candidates[only] when only >= 0 (resolved before the gate), else each in turn.
+[[noreturn]] void Exec(const ChildPlan& plan, int only) {
   SetupStdio(plan);
   sigset_t none;
   sigemptyset(&none);
   Check(plan, ::sigprocmask(SIG_SETMASK, &none, nullptr), ChildStep::kSignals);
-  // Nothing of the runtime's leaks into the payload, even an fd opened without O_CLOEXEC.
-  (void)::syscall(SYS_close_range, 3u, ~0u, kCloseRangeCloexec);  // best effort: kernel >= 5.11
+  // A signal the runtime ignored (a -d monitor ignores SIGHUP, SIGINT, SIGPIPE) would stay
+  // ignored across execve: the payload starts with every disposition at its default.
+  for (int sig = 1; sig < NSIG; ++sig) {
+    if (sig != SIGKILL && sig != SIGSTOP) ::signal(sig, SIG_DFL);
+  }
+  // Nothing of the runtime's leaks into the payload, even an fd opened without O_CLOEXEC; only
+  // the preserved fds (OCI --preserve-fds) stay open.
+  (void)::syscall(SYS_close_range, 3u + static_cast<unsigned>(plan.preserve_fds), ~0u,
+                  kCloseRangeCloexec);  // best effort: kernel >= 5.11
   ::umask(022);
   int err = ENOENT;
-  for (const char* candidate : plan.exec_candidates) {
+  for (size_t i = 0; i < plan.exec_candidates.size(); ++i) {
+    if (only >= 0 && i != static_cast<size_t>(only)) continue;
+    const char* candidate = plan.exec_candidates[i];
     ::execve(candidate, plan.argv.data(), plan.envp.data());
     if (errno == EACCES) {
       err = EACCES;  // keep looking, but report EACCES if nothing else is found (like execvp)
@@ -309,7 +335,7 @@ void SetupStdio(const ChildPlan& plan) {
 }
 
 // PID 1 with --init: forwards signals to the payload, reaps every child, exits like the payload.
-[[noreturn]] void RunInit(const ChildPlan& plan) {
+[[noreturn]] void RunInit(const ChildPlan& plan, int only) {
   sigset_t forwarded;
   sigfillset(&forwarded);
   for (int sig : {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGSYS, SIGABRT}) {
@@ -318,12 +344,20 @@ void SetupStdio(const ChildPlan& plan) {
   // Blocked signals are queued even for a namespace's init (the SIG_DFL drop applies only to
   // unblocked ones), so sigwaitinfo sees everything sent to PID 1.
   Check(plan, ::sigprocmask(SIG_BLOCK, &forwarded, nullptr), ChildStep::kSignals);
+  for (int sig = 1; sig < NSIG; ++sig) {  // an inherited SIG_IGN for SIGCHLD would auto-reap
+    if (sig != SIGKILL && sig != SIGSTOP) ::signal(sig, SIG_DFL);
+  }
   CloneArgs args;
   args.exit_signal = SIGCHLD;
   long payload = ::syscall(SYS_clone3, &args, sizeof args);
   Check(plan, payload, ChildStep::kInitFork);
-  if (payload == 0) Exec(plan);
+  if (payload == 0) Exec(plan, only);
   ::close(plan.error_fd);  // the payload's copy alone now tells the parent about its exec
+  // The init keeps nothing of the runtime's: its stdio on the payload's (so a pipe the runtime
+  // was given sees EOF when the runtime exits, not when the container does), every other fd
+  // closed.
+  SetupStdio(plan);
+  (void)::syscall(SYS_close_range, 3u, ~0u, 0u);
   for (;;) {
     siginfo_t info;
     int sig = ::sigwaitinfo(&forwarded, &info);
@@ -341,6 +375,49 @@ void SetupStdio(const ChildPlan& plan) {
   }
 }
 
+// The candidate execve would run, found as execvp would: the first existing regular file with
+// execute permission; else EACCES when a candidate was not executable, ENOENT when none exists.
+// A gated start resolves it before waiting so that a bad args[0] fails at `create`.
+int ResolveExec(const ChildPlan& plan) {
+  int err = ENOENT;
+  for (size_t i = 0; i < plan.exec_candidates.size(); ++i) {
+    struct stat st;
+    if (::stat(plan.exec_candidates[i], &st) == 0) {
+      if (S_ISREG(st.st_mode) && ::access(plan.exec_candidates[i], X_OK) == 0) {
+        return static_cast<int>(i);
+      }
+      err = EACCES;
+    } else if (errno == EACCES) {
+      err = EACCES;
+    } else if (errno != ENOENT && errno != ENOTDIR) {
+      err = errno;
+      break;
+    }
+  }
+  Fail(plan, ChildStep::kExec, 0, err);
+}
+
+// Reports success (a kGateReady record), then blocks opening the gate FIFO for writing until a
+// reader (`strata-oci start`) opens it, writes one byte and returns. From here the parent is gone:
+// a later failure only exits 127.
+void WaitAtGate(const ChildPlan& plan) {
+  ChildError ready;
+  ready.step = static_cast<int32_t>(ChildStep::kGateReady);
+  if (::write(plan.error_fd, &ready, sizeof ready) != static_cast<ssize_t>(sizeof ready)) {
+    ::_exit(127);
+  }
+  ::close(plan.error_fd);
+  g_error_fd_closed = true;
+  int fd;
+  do {
+    fd = ::open(plan.gate_path, O_WRONLY | O_CLOEXEC);
+  } while (fd < 0 && errno == EINTR);
+  if (fd < 0) ::_exit(127);
+  const char go = 0;
+  if (::write(fd, &go, 1) != 1) ::_exit(127);
+  ::close(fd);
+}
+
 }  // namespace
 
 void RunChild(const ChildPlan& plan) {
@@ -353,6 +430,13 @@ void RunChild(const ChildPlan& plan) {
     if (n != 1) ::_exit(127);  // the parent gave up (after_clone failed): it reaps us
     ::close(plan.sync_fd);
   }
+  if (plan.user_ns) {
+    // The parent has written the maps. Until now this process has the host's ids, unmapped in
+    // its namespace, so every file it made (a mount point, /dev/pts) would fail with EOVERFLOW:
+    // become the namespace's root first, as runc does. The payload's ids come later.
+    Check(plan, ::setresgid(0, 0, 0), ChildStep::kSetgid);
+    Check(plan, ::setresuid(0, 0, 0), ChildStep::kSetuid);
+  }
   // Now in its cgroup (CLONE_INTO_CGROUP or after_clone): that becomes the namespace's root,
   // before /sys/fs/cgroup is mounted.
   if (plan.unshare_cgroup) Check(plan, ::unshare(CLONE_NEWCGROUP), ChildStep::kUnshareCgroup);
@@ -363,8 +447,13 @@ void RunChild(const ChildPlan& plan) {
   }
   SetupCredentials(plan);
   Check(plan, ::chdir(plan.cwd), ChildStep::kChdirCwd);
-  if (plan.init) RunInit(plan);
-  Exec(plan);
+  int only = -1;
+  if (plan.gate_path != nullptr) {
+    only = ResolveExec(plan);
+    WaitAtGate(plan);
+  }
+  if (plan.init) RunInit(plan, only);
+  Exec(plan, only);
 }
 
 std::string DescribeChildStep(const ChildPlan& plan, const ChildError& error) {
@@ -404,6 +493,7 @@ std::string DescribeChildStep(const ChildPlan& plan, const ChildError& error) {
     case ChildStep::kSignals: return "signal mask";
     case ChildStep::kInitFork: return "init: clone payload";
     case ChildStep::kExec: return "exec \"" + std::string(plan.exec_name ? plan.exec_name : "") + "\"";
+    case ChildStep::kGateReady: return "container setup (ready)";
   }
   return "container setup step " + std::to_string(error.step);
 }

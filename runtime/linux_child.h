@@ -5,7 +5,9 @@
 // and issues syscalls (no allocation, no glibc wrappers that need other threads: raw setresuid,
 // setresgid, setgroups), so it is safe after clone3 of a multi-threaded parent. Any failure is
 // written to `error_fd` as one ChildError and the child exits 127; a successful execve closes
-// error_fd (O_CLOEXEC), which the parent reads as success.
+// error_fd (O_CLOEXEC), which the parent reads as success. With a start gate (gate_path), success
+// is instead a kGateReady record written once the child is set up and args[0] resolved; the
+// child then closes error_fd and waits at the gate.
 #pragma once
 
 #include <sys/types.h>
@@ -45,6 +47,7 @@ enum class ChildStep : int32_t {
   kSignals,
   kInitFork,
   kExec,
+  kGateReady,  // not an error: a gated child is set up and waits at the start gate
 };
 
 // One fixed-size record on the error pipe (well under PIPE_BUF: written atomically).
@@ -74,6 +77,8 @@ enum class RootSwitchMode { kPivot, kMoveChroot };
 
 struct ChildPlan {
   bool mount_ns = true;
+  bool user_ns = false;  // in a new user namespace: become its root once the maps are written
+  unsigned long root_propagation = 0;  // MS_REC | MS_PRIVATE or MS_REC | MS_SLAVE, for "/" first
   const char* rootfs = nullptr;
   RootSwitchMode root_switch = RootSwitchMode::kPivot;
   const std::vector<RootfsStep>* in_root = nullptr;
@@ -101,6 +106,8 @@ struct ChildPlan {
 
   int sync_fd = -1;  // >= 0: read one byte before doing anything (the parent's after_clone)
   int error_fd = -1;
+  const char* gate_path = nullptr;  // "/proc/self/fd/N" of the start gate FIFO; nullptr: none
+  int preserve_fds = 0;             // fds 3 .. 3+N-1 stay open across exec
 };
 
 [[noreturn]] void RunChild(const ChildPlan& plan);

@@ -58,15 +58,46 @@ void AddHostBind(std::vector<RootfsStep>& steps, const std::string& path, bool r
   steps.push_back(ReadonlyStep(path, recursive, /*bind_first=*/false, false));
 }
 
+// Destinations the default mounts own: a kFilesystem spec mount there replaces (or, for /sys
+// and /sys/fs/cgroup, is absorbed by) the default.
+constexpr const char* kDefaultDestinations[] = {"/proc",       "/dev", "/dev/pts", "/dev/shm",
+                                                "/dev/mqueue", "/sys", "/sys/fs/cgroup"};
+
+bool IsDefaultDestination(const Mount& m) {
+  if (m.kind != Mount::Kind::kFilesystem) return false;
+  for (const char* d : kDefaultDestinations) {
+    if (m.destination == d) return true;
+  }
+  return false;
+}
+
+// The last kFilesystem spec mount at `destination`, or nullptr.
+const Mount* Override(const ContainerSpec& spec, const std::string& destination) {
+  const Mount* found = nullptr;
+  for (const Mount& m : spec.mounts) {
+    if (m.kind == Mount::Kind::kFilesystem && m.destination == destination) found = &m;
+  }
+  return found;
+}
+
+// A default mount, or the spec's kFilesystem mount at the same destination in its place.
+void AddDefault(const ContainerSpec& spec, std::vector<RootfsStep>& steps, RootfsStep step) {
+  if (const Mount* m = Override(spec, step.target); m != nullptr) {
+    step = MountStep(m->source, m->destination, m->fstype, m->flags, m->options);
+  }
+  steps.push_back(std::move(step));
+}
+
 void AddDefaultMounts(const ContainerSpec& spec, CgroupMountMode cgroup,
                       std::vector<RootfsStep>& steps) {
-  steps.push_back(MountStep("proc", "/proc", "proc", kNoSuidDevExec, ""));
-  steps.push_back(MountStep("tmpfs", "/dev", "tmpfs", kMsNosuid | kMsStrictatime,
-                            "mode=755,size=65536k"));
-  steps.push_back(MountStep("devpts", "/dev/pts", "devpts", kMsNosuid | kMsNoexec,
-                            "newinstance,ptmxmode=0666,mode=0620,gid=5"));
-  steps.push_back(MountStep("shm", "/dev/shm", "tmpfs", kNoSuidDevExec, "mode=1777,size=65536k"));
-  steps.push_back(MountStep("mqueue", "/dev/mqueue", "mqueue", kNoSuidDevExec, ""));
+  AddDefault(spec, steps, MountStep("proc", "/proc", "proc", kNoSuidDevExec, ""));
+  AddDefault(spec, steps, MountStep("tmpfs", "/dev", "tmpfs", kMsNosuid | kMsStrictatime,
+                                    "mode=755,size=65536k"));
+  AddDefault(spec, steps, MountStep("devpts", "/dev/pts", "devpts", kMsNosuid | kMsNoexec,
+                                    "newinstance,ptmxmode=0666,mode=0620,gid=5"));
+  AddDefault(spec, steps,
+             MountStep("shm", "/dev/shm", "tmpfs", kNoSuidDevExec, "mode=1777,size=65536k"));
+  AddDefault(spec, steps, MountStep("mqueue", "/dev/mqueue", "mqueue", kNoSuidDevExec, ""));
   // sysfs shows the network devices of the mounter's net namespace: without one of its own the
   // container sees the host's /sys, read-only.
   if (spec.namespaces.net) {
@@ -88,18 +119,36 @@ void AddDefaultMounts(const ContainerSpec& spec, CgroupMountMode cgroup,
   }
 }
 
+// A bind: the bind, then its vfs flags (a bind never changes them by itself, §5.7).
+void AddBind(const Mount& m, std::vector<RootfsStep>& steps) {
+  const unsigned long rec = m.recursive ? kMsRec : 0;
+  steps.push_back(MountStep(m.source, m.destination, "", kMsBind | rec, "", Create::kLikeSource));
+  const unsigned long vfs = m.flags & (kMsNosuid | kMsNodev | kMsNoexec);
+  if (vfs != 0) {
+    RootfsStep s;
+    s.kind = Kind::kSetFlags;
+    s.target = m.destination;
+    s.flags = vfs | (m.read_only ? kMsRdonly : 0) | rec;
+    steps.push_back(std::move(s));
+  } else if (m.read_only) {
+    steps.push_back(ReadonlyStep(m.destination, m.recursive, false, false));
+  }
+}
+
 void AddSpecMounts(const ContainerSpec& spec, std::vector<RootfsStep>& steps) {
   for (const Mount& m : spec.mounts) {
+    if (IsDefaultDestination(m)) continue;  // placed by AddDefaultMounts
     if (m.kind == Mount::Kind::kTmpfs) {
       unsigned long flags = kMsNosuid | kMsNodev | (m.read_only ? kMsRdonly : 0);
       steps.push_back(MountStep("tmpfs", m.destination, "tmpfs", flags, m.options));
-      continue;
+    } else if (m.kind == Mount::Kind::kFilesystem) {
+      unsigned long flags = m.flags | (m.read_only ? kMsRdonly : 0);
+      steps.push_back(MountStep(m.source, m.destination, m.fstype, flags, m.options));
+    } else {
+      AddBind(m, steps);
     }
-    // A bind never changes vfs flags by itself: read-only is a second step (§5.7).
-    steps.push_back(MountStep(m.source, m.destination, "", kMsBind | kMsRec, "",
-                              Create::kLikeSource));
-    if (m.read_only) {
-      steps.push_back(ReadonlyStep(m.destination, /*recursive=*/true, false, false));
+    if (m.propagation != 0) {
+      steps.push_back(MountStep("", m.destination, "", m.propagation, "", Create::kNone));
     }
   }
 }
@@ -142,6 +191,10 @@ RootfsPlan PlanRootfs(const ContainerSpec& spec, CgroupMountMode cgroup) {
   if (spec.readonly_rootfs) {
     plan.after_pivot.push_back(ReadonlyStep("/", /*recursive=*/false, false, false));
   }
+  // Shared or unbindable only works once the new root is in place (runc#4724).
+  if (spec.rootfs_propagation & (kMsShared | kMsUnbindable)) {
+    plan.after_pivot.push_back(MountStep("", "/", "", spec.rootfs_propagation, "", Create::kNone));
+  }
   return plan;
 }
 
@@ -158,6 +211,8 @@ std::string DescribeStep(const RootfsStep& step) {
       return "symlink " + step.target;
     case Kind::kMask:
       return "mask " + step.target;
+    case Kind::kSetFlags:
+      return "set mount flags " + step.target;
   }
   return "rootfs step " + step.target;
 }

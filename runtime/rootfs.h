@@ -19,8 +19,19 @@ inline constexpr unsigned long kMsNodev = 0x4;
 inline constexpr unsigned long kMsNoexec = 0x8;
 inline constexpr unsigned long kMsBind = 0x1000;
 inline constexpr unsigned long kMsRec = 0x4000;
+inline constexpr unsigned long kMsSynchronous = 0x10;
+inline constexpr unsigned long kMsMandlock = 0x40;
+inline constexpr unsigned long kMsDirsync = 0x80;
+inline constexpr unsigned long kMsNoatime = 0x400;
+inline constexpr unsigned long kMsNodiratime = 0x800;
+inline constexpr unsigned long kMsUnbindable = 1ul << 17;
+inline constexpr unsigned long kMsPrivate = 1ul << 18;
+inline constexpr unsigned long kMsSlave = 1ul << 19;
+inline constexpr unsigned long kMsShared = 1ul << 20;
 inline constexpr unsigned long kMsRelatime = 1ul << 21;
 inline constexpr unsigned long kMsStrictatime = 1ul << 24;
+// The vfs flags kSetFlags can set (the MOUNT_ATTR_* bits have the same values).
+inline constexpr unsigned long kMsVfsFlags = kMsRdonly | kMsNosuid | kMsNodev | kMsNoexec;
 
 struct RootfsStep {
   enum class Kind {
@@ -37,6 +48,9 @@ struct RootfsStep {
     // Hide target: a directory gets a read-only empty tmpfs, anything else a bind of /dev/null;
     // a missing target is skipped.
     kMask,
+    // Set the vfs flags in `flags & kMsVfsFlags` on the mount at `target`, keeping the others;
+    // recursive when flags has kMsRec (a bind's ro, nosuid, nodev, noexec: FIELD-GUIDE §5.7).
+    kSetFlags,
   };
   // How the apply step creates a kMount target that does not exist yet.
   enum class Create { kNone, kDir, kLikeSource };
@@ -72,8 +86,10 @@ struct RootfsPlan {
 
 // The steps for `spec`: default mounts (/proc, /dev, /dev/pts, /dev/shm, /dev/mqueue, /sys,
 // /sys/fs/cgroup), spec.mounts in order, devices, /dev links; then spec.readonly_paths,
-// spec.masked_paths and, with spec.readonly_rootfs, "/" read-only. Without a mount namespace
-// there is nothing to do: the plan is empty.
+// spec.masked_paths and, with spec.readonly_rootfs, "/" read-only. A kFilesystem spec mount at a
+// default's destination takes that default's place (at /sys and /sys/fs/cgroup the default is
+// kept: it knows about network and cgroup namespaces). Without a mount namespace there is
+// nothing to do: the plan is empty.
 RootfsPlan PlanRootfs(const ContainerSpec& spec, CgroupMountMode cgroup = CgroupMountMode::kAuto);
 
 // The step as an error names it: `mount /proc`, `mount /data (bind /srv/data)`, `mknod /dev/null`,

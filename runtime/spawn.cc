@@ -123,6 +123,9 @@ Result<std::pair<UniqueFd, UniqueFd>> Pipe() {
 void FillChildPlan(const ContainerSpec& spec, const SpawnOptions& options, const RootfsPlan& rootfs,
                    const std::vector<std::string>& candidates, internal::ChildPlan& plan) {
   plan.mount_ns = spec.namespaces.mount;
+  plan.user_ns = spec.namespaces.user;
+  plan.root_propagation = (spec.rootfs_propagation & kMsSlave) ? (kMsRec | kMsSlave)
+                                                                : (kMsRec | kMsPrivate);
   plan.rootfs = spec.rootfs.c_str();
   plan.root_switch = options.root_switch == RootSwitch::kMoveChroot
                          ? internal::RootSwitchMode::kMoveChroot
@@ -151,9 +154,11 @@ void FillChildPlan(const ContainerSpec& spec, const SpawnOptions& options, const
   plan.stdio[1] = options.stdout_fd;
   plan.stdio[2] = options.stderr_fd;
   plan.init = spec.init;
+  plan.preserve_fds = options.preserve_fds > 0 ? options.preserve_fds : 0;
 }
 
-// Reads the child's verdict: EOF means its execve succeeded (error_fd is O_CLOEXEC).
+// Reads the child's verdict: EOF means its execve succeeded (error_fd is O_CLOEXEC); a
+// kGateReady record that it waits at the start gate.
 Status ReadChildVerdict(int fd, const internal::ChildPlan& plan) {
   internal::ChildError e;
   ssize_t n;
@@ -163,6 +168,10 @@ Status ReadChildVerdict(int fd, const internal::ChildPlan& plan) {
   if (n == 0) return Ok();
   if (n < 0) return Error::FromErrno("read container setup status");
   if (n != sizeof e) return Error(EIO, "read container setup status: short read");
+  if (e.step == static_cast<int32_t>(internal::ChildStep::kGateReady)) {
+    if (plan.gate_path != nullptr) return Ok();
+    return Error(EIO, "read container setup status: unexpected gate record");
+  }
   return Error::FromErrno(e.err, internal::DescribeChildStep(plan, e));
 }
 
@@ -180,6 +189,9 @@ Result<Container> Spawn(const ContainerSpec& spec, const SpawnOptions& options) 
   internal::ChildPlan plan;
   FillChildPlan(spec, options, rootfs, candidates, plan);
   plan.cap_mask = cap_mask;
+  const std::string gate_path =
+      options.start_gate_fd >= 0 ? "/proc/self/fd/" + std::to_string(options.start_gate_fd) : "";
+  if (options.start_gate_fd >= 0) plan.gate_path = gate_path.c_str();
 
   STRATA_ASSIGN_OR_RETURN(auto error_pipe, Pipe());
   std::pair<UniqueFd, UniqueFd> sync_pipe;
@@ -263,6 +275,13 @@ Result<int> Container::Wait() {
   reaped_ = true;
   exit_code_ = info.si_code == CLD_EXITED ? info.si_status : 128 + info.si_status;
   return exit_code_;
+}
+
+pid_t Container::Release() {
+  reaped_ = true;  // nothing left for the destructor to do
+  exit_code_ = -1;
+  pidfd_.Reset();
+  return std::exchange(pid_, -1);
 }
 
 Status Container::Kill(int sig) {

@@ -31,6 +31,15 @@ struct SpawnOptions {
   std::function<Status(pid_t pid)> after_clone;
   int stdin_fd = 0, stdout_fd = 1, stderr_fd = 2;  // given to the payload (not taken over)
   RootSwitch root_switch = RootSwitch::kPivot;
+  // >= 0: the OCI create/start split (runc's exec.fifo). An fd of a FIFO (O_PATH is enough; not
+  // taken over). Once set up, with args[0] resolved (so a bad one fails here), the child blocks
+  // opening the FIFO for writing through /proc/self/fd/N (no path inside the container needed;
+  // the FIFO must be writable by the container's uid); whoever then opens it for reading and
+  // reads one byte lets it exec. Spawn returns when the child waits at the gate.
+  int start_gate_fd = -1;
+  // fds 3 .. 3+N-1 of this process stay open in the payload (OCI --preserve-fds); every other
+  // fd is closed at exec.
+  int preserve_fds = 0;
 };
 
 // A started container process. RAII: the destructor SIGKILLs and reaps it if still running.
@@ -52,6 +61,9 @@ class Container {
   Result<int> Wait();
   // Signals the process through its pidfd (no pid reuse race). ESRCH once it has been reaped.
   Status Kill(int sig);
+  // Gives the process up without killing or reaping it: it stays this process's child until this
+  // process exits, then belongs to the nearest subreaper (`strata-oci create`). Returns its pid.
+  pid_t Release();
 
  private:
   void KillAndReap();
@@ -62,7 +74,8 @@ class Container {
   int exit_code_ = -1;
 };
 
-// Starts `spec`. Returns once the payload's execve succeeded. A failure in the child before exec
+// Starts `spec`. Returns once the payload's execve succeeded (with a start gate: once the child
+// is set up and waits at the gate). A failure in the child before exec
 // comes back as an error naming the step and the errno: `mount /proc: Operation not permitted`,
 // `exec "foo": No such file or directory`; the child is reaped and, its mounts living only in
 // its own mount namespace, nothing is left on the host.

@@ -31,12 +31,28 @@ struct Namespaces {
 
 // One mount inside the container, done in order after the default mounts.
 struct Mount {
-  enum class Kind { kBind, kTmpfs };
+  // kFilesystem: any filesystem (an OCI config.json mount). One whose destination is a default
+  // mount's (/proc, /dev, /dev/pts, /dev/shm, /dev/mqueue) replaces that default in place; at
+  // /sys (sysfs) or /sys/fs/cgroup (cgroup, cgroup2) the default is kept (runtime/rootfs.h).
+  enum class Kind { kBind, kTmpfs, kFilesystem };
+  Mount() = default;
+  // The `strata run` shape: {kind, source, destination, read_only, options}.
+  Mount(Kind k, std::string src, std::string dst, bool ro, std::string opts)
+      : kind(k), source(std::move(src)), destination(std::move(dst)), read_only(ro),
+        options(std::move(opts)) {}
+
   Kind kind = Kind::kBind;
-  std::string source;       // host path (bind); ignored for tmpfs
+  std::string source;       // host path (bind); the fs source name (kFilesystem); tmpfs: ignored
   std::string destination;  // absolute path inside the container
   bool read_only = false;
-  std::string options;      // tmpfs data ("size=64m,mode=1777"); empty: defaults
+  std::string options;      // tmpfs / kFilesystem data ("size=64m,mode=1777"); empty: defaults
+  std::string fstype;       // kFilesystem: "proc", "tmpfs", "devpts", "mqueue", ...
+  // mount(2) flags (runtime/rootfs.h's kMs* values). kFilesystem: the mount's flags. kBind: vfs
+  // flags among nosuid, nodev, noexec set on the bind after it is made (as read_only is).
+  unsigned long flags = 0;
+  bool recursive = true;            // kBind: rbind, or a plain bind
+  unsigned long propagation = 0;    // kMsPrivate/kMsSlave/kMsShared/kMsUnbindable [| kMsRec]
+                                    // applied after the mount; 0: left as it comes
 };
 
 struct Rlimit {
@@ -75,6 +91,10 @@ struct ContainerSpec {
   std::vector<Rlimit> rlimits;
   Resources resources;
   bool init = false;  // run a reaping init as PID 1 that forwards signals to the payload
+  // Propagation of the container's mounts (OCI linux.rootfsPropagation), kMs* of rootfs.h:
+  // 0 = rprivate (the default); kMsSlave|kMsRec makes the whole tree rslave before the rootfs
+  // bind; kMsShared or kMsUnbindable (| kMsRec) is applied to the new / after the pivot.
+  unsigned long rootfs_propagation = 0;
 };
 
 // The defaults docker, runc and crun use (FIELD-GUIDE §5.4-5.6).

@@ -317,7 +317,7 @@ void SetupSave(CLI::App& image, Context& ctx, Action& action) {
 }  // namespace
 
 void SetupImage(CLI::App& app, Context& ctx, Action& action) {
-  CLI::App* image = app.add_subcommand("image", std::string(kCommandGroups[3].summary));
+  CLI::App* image = app.add_subcommand("image", std::string(SummaryOf("image")));
   image->require_subcommand(1);
   SetupLoad(*image, ctx, action);
   SetupQueries(*image, ctx, action);

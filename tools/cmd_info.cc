@@ -125,13 +125,13 @@ int RunDriverLs(Context& ctx) {
 }  // namespace
 
 void SetupInfo(CLI::App& app, Context& ctx, Action& action) {
-  CLI::App* info = app.add_subcommand("info", std::string(kCommandGroups[0].summary));
+  CLI::App* info = app.add_subcommand("info", std::string(SummaryOf("info")));
   info->add_flag("--json", ctx.json, "Print JSON");
   info->callback([&ctx, &action] { action = [&ctx] { return RunInfo(ctx); }; });
 }
 
 void SetupDriver(CLI::App& app, Context& ctx, Action& action) {
-  CLI::App* driver = app.add_subcommand("driver", std::string(kCommandGroups[1].summary));
+  CLI::App* driver = app.add_subcommand("driver", std::string(SummaryOf("driver")));
   driver->require_subcommand(1);
   CLI::App* ls = driver->add_subcommand("ls", "List drivers in auto-detect order with support");
   ls->add_flag("--json", ctx.json, "Print JSON");

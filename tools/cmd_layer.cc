@@ -204,7 +204,7 @@ void SetupRemove(CLI::App& layer, Context& ctx, Action& action) {
 }  // namespace
 
 void SetupLayer(CLI::App& app, Context& ctx, Action& action) {
-  CLI::App* layer = app.add_subcommand("layer", std::string(kCommandGroups[2].summary));
+  CLI::App* layer = app.add_subcommand("layer", std::string(SummaryOf("layer")));
   layer->require_subcommand(1);
   SetupCreate(*layer, ctx, action);
   SetupQueries(*layer, ctx, action);

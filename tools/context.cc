@@ -35,6 +35,14 @@ Result<Store*> Context::GetStore() {
   return store_.get();
 }
 
+void Context::Close() {
+  containers_.reset();
+  images_.reset();
+  layers_.reset();
+  selection_.reset();
+  store_.reset();
+}
+
 drivers::DriverEnv Context::DriverEnvFor(const Config& config, Store* store) const {
   return drivers::DriverEnv{config.root.value, &sys::LinuxMounts(), store};
 }
@@ -56,7 +64,8 @@ Result<drivers::LayerStore*> Context::GetLayers() {
   STRATA_ASSIGN_OR_RETURN(Store * store, GetStore());
   STRATA_ASSIGN_OR_RETURN(drivers::Selection * selection, GetDriver());
   STRATA_ASSIGN_OR_RETURN(layers_, drivers::LayerStore::Open(*store, *selection->driver));
-  layers_->set_remove_guard(images::ImageStore::LayerGuard(*store));
+  layers_->set_remove_guard("images", images::ImageStore::LayerGuard(*store));
+  layers_->set_remove_guard("containers", containers::ContainerStore::LayerGuard(*store));
   return layers_.get();
 }
 
@@ -65,7 +74,15 @@ Result<images::ImageStore*> Context::GetImages() {
   STRATA_ASSIGN_OR_RETURN(Store * store, GetStore());
   STRATA_ASSIGN_OR_RETURN(drivers::LayerStore * layers, GetLayers());
   STRATA_ASSIGN_OR_RETURN(images_, images::ImageStore::Open(*store, *layers));
+  images_->set_remove_guard(containers::ContainerStore::ImageGuard(*store));
   return images_.get();
+}
+
+Result<containers::ContainerStore*> Context::GetContainers() {
+  if (containers_) return containers_.get();
+  STRATA_ASSIGN_OR_RETURN(Store * store, GetStore());
+  containers_ = std::make_unique<containers::ContainerStore>(*store);
+  return containers_.get();
 }
 
 Status RequireDeviceMapper() {

@@ -7,6 +7,7 @@
 
 #include "core/config.h"
 #include "core/result.h"
+#include "containers/container_store.h"
 #include "core/store.h"
 #include "drivers/layer_store.h"
 #include "drivers/registry.h"
@@ -33,8 +34,16 @@ class Context {
   // The layer store on the selected driver (with the image store's guard against removing a
   // layer an image uses).
   Result<drivers::LayerStore*> GetLayers();
-  // The image store on the layer store.
+  // The image store on the layer store (with the container store's guard against removing an
+  // image a container uses).
   Result<images::ImageStore*> GetImages();
+  // The container records.
+  Result<containers::ContainerStore*> GetContainers();
+
+  // Closes every object opened from the config (the store's SQLite connection included), so a
+  // fork that follows carries no connection into the child (SQLite forbids using one across a
+  // fork). Pointers handed out before are invalid afterwards; the Get* functions reopen.
+  void Close();
 
   drivers::DriverEnv DriverEnvFor(const Config& config, Store* store = nullptr) const;
 
@@ -44,6 +53,7 @@ class Context {
   std::unique_ptr<drivers::Selection> selection_;
   std::unique_ptr<drivers::LayerStore> layers_;
   std::unique_ptr<images::ImageStore> images_;
+  std::unique_ptr<containers::ContainerStore> containers_;
 };
 
 // OK when this kernel has device-mapper; otherwise "device-mapper not available: <why>".

@@ -1,8 +1,14 @@
 // `strata run` end to end on the host (overlay driver, hybrid cgroups): exit codes, env, user,
-// volumes attached for the container's life, limits, and a failed start leaving nothing.
+// volumes attached for the container's life, limits, and a failed start leaving nothing; then
+// containers' lives: -d, ps, logs, stop, kill, rm, names, and a monitor that dies.
+#include <signal.h>
+
+#include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <sstream>
+#include <thread>
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -16,6 +22,7 @@ namespace {
 
 namespace fs = std::filesystem;
 using ::testing::HasSubstr;
+using ::testing::Not;
 using testing::RunStrata;
 using testing::TarBuilder;
 
@@ -60,6 +67,24 @@ class RunCliTest : public ::testing::Test {
   testing::CommandResult Strata(std::vector<std::string> args) {
     args.insert(args.begin(), {"--driver", "overlay"});
     return RunStrata(root_, args);
+  }
+  // ps -a --json, the entry for `ref` (a name or a full id); null when absent.
+  nlohmann::json Ps(const std::string& ref) {
+    auto r = Strata({"ps", "-a", "--json"});
+    auto all = nlohmann::json::parse(r.out, nullptr, false);
+    if (all.is_discarded()) ADD_FAILURE() << r.out << r.err;
+    for (const auto& c : all) {
+      if (c["name"] == ref || c["id"] == ref) return c;
+    }
+    return nullptr;
+  }
+  // Polls `done` for up to 20 s.
+  static bool WaitFor(const std::function<bool()>& done) {
+    for (int i = 0; i < 200; ++i) {
+      if (done()) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    return done();
   }
   size_t LayerCount() {
     auto r = Strata({"layer", "ls", "-q"});
@@ -117,6 +142,147 @@ TEST_F(RunCliTest, FailedStartLeavesNothing) {
   EXPECT_THAT(bad_volume.err, HasSubstr("nosuchvol"));
   auto bad_flag = Strata({"run", "--network", "bridge", "bb", "true"});
   EXPECT_EQ(bad_flag.exit_code, 125);
+  EXPECT_EQ(LayerCount(), 1u);
+}
+
+TEST_F(RunCliTest, DetachedContainerLivesThroughPsLogsStopRm) {
+  auto run = Strata({"run", "-d", "--name", "web", "bb", "sh", "-c",
+                     "echo started; echo oops >&2; sleep 60"});
+  ASSERT_EQ(run.exit_code, 0) << run.err;
+  std::string id = run.out.substr(0, run.out.find('\n'));
+  EXPECT_EQ(id.size(), 64u) << run.out;
+  auto c = Ps("web");
+  ASSERT_FALSE(c.is_null());
+  EXPECT_EQ(c["id"], id);
+  EXPECT_EQ(c["state"], "running");
+  EXPECT_TRUE(c["running"].get<bool>()) << c.dump();
+  EXPECT_GT(c["pid"].get<int>(), 0);
+  auto ps = Strata({"ps"});
+  EXPECT_THAT(ps.out, HasSubstr("web"));
+  EXPECT_THAT(ps.out, HasSubstr("Up "));
+  EXPECT_TRUE(WaitFor([&] { return Strata({"logs", "web"}).out == "started\noops\n"; }))
+      << Strata({"logs", "web"}).out;
+  std::vector<std::string> cgroups = c["cgroups"];
+  ASSERT_FALSE(cgroups.empty());
+  for (const auto& dir : cgroups) EXPECT_TRUE(fs::exists(dir)) << dir;
+
+  // sh as PID 1 ignores SIGTERM: stop waits -t, then SIGKILLs.
+  auto stop = Strata({"stop", "-t", "1", "web"});
+  EXPECT_EQ(stop.exit_code, 0) << stop.err;
+  c = Ps("web");
+  EXPECT_EQ(c["state"], "exited") << c.dump();
+  EXPECT_EQ(c["exit_code"], 137) << c.dump();
+  EXPECT_FALSE(c["running"].get<bool>());
+  for (const auto& dir : cgroups) EXPECT_FALSE(fs::exists(dir)) << dir;
+  EXPECT_THAT(Strata({"ps"}).out, Not(HasSubstr("web")));
+  EXPECT_EQ(Strata({"logs", "web"}).out, "started\noops\n");  // the log outlives the process
+  EXPECT_EQ(LayerCount(), 2u);  // the exited container keeps its layer until rm
+
+  auto rm = Strata({"rm", "web"});
+  EXPECT_EQ(rm.exit_code, 0) << rm.err;
+  EXPECT_TRUE(Ps("web").is_null());
+  EXPECT_EQ(LayerCount(), 1u);
+  EXPECT_FALSE(fs::exists(root_ + "/containers/" + id));
+  auto again = Strata({"rm", "web"});  // idempotent
+  EXPECT_EQ(again.exit_code, 0) << again.err;
+}
+
+TEST_F(RunCliTest, DetachedExitCodesAndSignals) {
+  ASSERT_EQ(Strata({"run", "-d", "--name", "three", "bb", "sh", "-c", "exit 3"}).exit_code, 0);
+  EXPECT_TRUE(WaitFor([&] { return Ps("three")["state"] == "exited"; }));
+  EXPECT_EQ(Ps("three")["exit_code"], 3);
+  // With --init a SIGTERM reaches the payload: 128 + 15.
+  ASSERT_EQ(Strata({"run", "-d", "--init", "--name", "term", "bb", "sleep", "60"}).exit_code, 0);
+  EXPECT_EQ(Strata({"stop", "-t", "20", "term"}).exit_code, 0);
+  EXPECT_EQ(Ps("term")["exit_code"], 143) << Ps("term").dump();
+  // kill sends SIGKILL by default; a stopped container cannot be killed again.
+  ASSERT_EQ(Strata({"run", "-d", "--name", "k", "bb", "sleep", "60"}).exit_code, 0);
+  auto busy = Strata({"rm", "k"});
+  EXPECT_EQ(busy.exit_code, 1);
+  EXPECT_THAT(busy.err, HasSubstr("is running"));
+  EXPECT_EQ(Strata({"kill", "k"}).exit_code, 0);
+  EXPECT_TRUE(WaitFor([&] { return Ps("k")["state"] == "exited"; }));
+  EXPECT_EQ(Ps("k")["exit_code"], 137);
+  auto dead = Strata({"kill", "k"});
+  EXPECT_EQ(dead.exit_code, 1);
+  EXPECT_THAT(dead.err, HasSubstr("not running"));
+  auto bad_signal = Strata({"kill", "-s", "NOPE", "k"});
+  EXPECT_NE(bad_signal.exit_code, 0);
+  EXPECT_THAT(bad_signal.err, HasSubstr("NOPE"));
+  // rm -f kills a running one; -d --rm removes itself when it ends.
+  ASSERT_EQ(Strata({"run", "-d", "--name", "f", "bb", "sleep", "60"}).exit_code, 0);
+  EXPECT_EQ(Strata({"rm", "-f", "f"}).exit_code, 0);
+  ASSERT_EQ(Strata({"run", "-d", "--rm", "--name", "gone", "bb", "true"}).exit_code, 0);
+  EXPECT_TRUE(WaitFor([&] { return Ps("gone").is_null(); }));
+  // The monitor ignores SIGHUP/SIGINT/SIGPIPE; the payload must not inherit that.
+  ASSERT_EQ(Strata({"run", "-d", "--name", "sig", "bb", "cat", "/proc/self/status"}).exit_code, 0);
+  EXPECT_TRUE(WaitFor([&] { return Ps("sig")["state"] == "exited"; }));
+  EXPECT_THAT(Strata({"logs", "sig"}).out, HasSubstr("SigIgn:\t0000000000000000"));
+  EXPECT_EQ(Strata({"rm", "three", "term", "k", "sig"}).exit_code, 0);
+  EXPECT_EQ(LayerCount(), 1u);
+  EXPECT_EQ(Strata({"ps", "-a", "-q"}).out, "");
+}
+
+TEST_F(RunCliTest, NamesGuardImagesAndLayers) {
+  auto first = Strata({"run", "--name", "keep", "bb", "sh", "-c", "exit 4"});
+  EXPECT_EQ(first.exit_code, 4) << first.err;
+  auto c = Ps("keep");
+  EXPECT_EQ(c["state"], "exited");
+  EXPECT_EQ(c["exit_code"], 4);
+  EXPECT_FALSE(c["detached"].get<bool>());
+  auto taken = Strata({"run", "--name", "keep", "bb", "true"});
+  EXPECT_EQ(taken.exit_code, 125);
+  EXPECT_THAT(taken.err, HasSubstr("\"keep\" is taken"));
+  auto bad_name = Strata({"run", "--name", "-x", "bb", "true"});
+  EXPECT_EQ(bad_name.exit_code, 125);
+  EXPECT_EQ(LayerCount(), 2u);  // neither refused run made a layer
+  auto image_rm = Strata({"image", "rm", "bb"});
+  EXPECT_EQ(image_rm.exit_code, 1);
+  EXPECT_THAT(image_rm.err, HasSubstr("used by container keep (exited)"));
+  auto layer_rm = Strata({"layer", "rm", c["id"].get<std::string>()});
+  EXPECT_NE(layer_rm.exit_code, 0);
+  EXPECT_THAT(layer_rm.err, HasSubstr("container keep"));
+  auto logs = Strata({"logs", "keep"});
+  EXPECT_EQ(logs.exit_code, 1);
+  EXPECT_THAT(logs.err, HasSubstr("foreground"));
+  auto unknown = Strata({"stop", "nobody"});
+  EXPECT_EQ(unknown.exit_code, 1);
+  EXPECT_THAT(unknown.err, HasSubstr("no such container: nobody"));
+  // Short id prefixes work.
+  EXPECT_EQ(Strata({"rm", c["id"].get<std::string>().substr(0, 6)}).exit_code, 0);
+  EXPECT_EQ(Strata({"image", "rm", "bb"}).exit_code, 0);
+}
+
+TEST_F(RunCliTest, DetachedVolumeIsDetachedWhenTheContainerEnds) {
+  ASSERT_EQ(Strata({"vol", "create", "data", "--backend", "local"}).exit_code, 0);
+  ASSERT_EQ(Strata({"run", "-d", "--name", "w", "-v", "data:/data", "bb", "sh", "-c",
+                    "echo x > /data/f; sleep 60"}).exit_code, 0);
+  auto attachments = [&] {
+    auto info = nlohmann::json::parse(Strata({"vol", "inspect", "data"}).out, nullptr, false);
+    return info.is_discarded() ? 99 : static_cast<int>(info[0]["attachments"].size());
+  };
+  EXPECT_EQ(attachments(), 1);
+  EXPECT_EQ(Strata({"stop", "-t", "0", "w"}).exit_code, 0);
+  EXPECT_EQ(attachments(), 0);
+  EXPECT_EQ(Strata({"rm", "w"}).exit_code, 0);
+  auto read = Strata({"run", "--rm", "-v", "data:/data", "bb", "cat", "/data/f"});
+  EXPECT_EQ(read.out, "x\n");
+}
+
+TEST_F(RunCliTest, StopFinishesTheWorkOfADeadMonitor) {
+  ASSERT_EQ(Strata({"run", "-d", "--name", "orphan", "bb", "sleep", "60"}).exit_code, 0);
+  auto c = Ps("orphan");
+  ASSERT_GT(c["monitor_pid"].get<int>(), 0) << c.dump();
+  ASSERT_EQ(::kill(c["monitor_pid"].get<int>(), SIGKILL), 0);
+  EXPECT_TRUE(WaitFor([&] { return !fs::exists("/proc/" + std::to_string(c["monitor_pid"].get<int>()) + "/exe"); }));
+  c = Ps("orphan");
+  EXPECT_TRUE(c["running"].get<bool>()) << c.dump();  // the container outlives its monitor
+  EXPECT_EQ(Strata({"stop", "-t", "0", "orphan"}).exit_code, 0);
+  c = Ps("orphan");
+  EXPECT_EQ(c["state"], "exited") << c.dump();
+  EXPECT_TRUE(c["exit_code"].is_null());  // nobody could wait for it
+  for (const auto& dir : c["cgroups"]) EXPECT_FALSE(fs::exists(dir.get<std::string>())) << dir;
+  EXPECT_EQ(Strata({"rm", "orphan"}).exit_code, 0);
   EXPECT_EQ(LayerCount(), 1u);
 }
 

@@ -312,6 +312,28 @@ TEST_F(RuntimeSpawnTest, UserGroupsAndCapabilities) {
             "CapBnd:\t00000000a80425fb\n");
 }
 
+TEST_F(RuntimeSpawnTest, UserNamespaceMapsIdsAndHostFilesStayTheHosts) {
+  // The remapped root must reach the rootfs: the scratch dir is made 0700 by mkdtemp.
+  ASSERT_EQ(::chmod(dir_.c_str(), 0755), 0);
+  ASSERT_EQ(::chmod((rootfs_ + "/tmp").c_str(), 01777), 0);
+  ContainerSpec spec = Sh(
+      "id -u; id -g; cat /proc/self/uid_map /proc/self/gid_map; stat -c %u /bin/busybox; "
+      "echo x > /tmp/f && stat -c %u /tmp/f; echo y > /etc/f 2>/dev/null || echo denied");
+  spec.namespaces.user = true;
+  spec.namespaces.uid_map = {{0, 100000, 65536}};
+  spec.namespaces.gid_map = {{0, 100000, 65536}};
+  RunResult r = Run(spec);
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  // Root inside is 100000 outside; the host's root-owned files show as the overflow id and
+  // stay read-only to it; what it creates belongs to 100000 on the host.
+  EXPECT_EQ(r.out,
+            "0\n0\n         0     100000      65536\n         0     100000      65536\n"
+            "65534\n0\ndenied\n");
+  struct stat st {};
+  ASSERT_EQ(::stat((rootfs_ + "/tmp/f").c_str(), &st), 0);
+  EXPECT_EQ(st.st_uid, 100000u);
+}
+
 TEST_F(RuntimeSpawnTest, RootGetsExactlyTheDefaultCapabilities) {
   RunResult r = Run(Sh("grep -E '^Cap(Inh|Eff|Bnd|Amb)' /proc/self/status"));
   EXPECT_EQ(r.exit_code, 0) << r.err;
