@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "containers/lifecycle.h"
 #include "core/config.h"
 #include "drivers/registry.h"
 #include "tools/commands.h"
@@ -73,6 +74,15 @@ int RunInfo(Context& ctx) {
   auto image_store = list.ok() ? ctx.GetImages() : Result<images::ImageStore*>(list.error());
   auto image_list = image_store.ok() ? (*image_store)->List()
                                      : Result<std::vector<images::ImageRecord>>(image_store.error());
+  auto container_store = image_list.ok() ? ctx.GetContainers()
+                                         : Result<containers::ContainerStore*>(image_list.error());
+  auto container_list =
+      container_store.ok() ? (*container_store)->List()
+                           : Result<std::vector<containers::ContainerRecord>>(container_store.error());
+  size_t running = 0;
+  if (container_list.ok()) {
+    for (const auto& c : *container_list) running += containers::IsRunning(c) ? 1 : 0;
+  }
   if (ctx.json) {
     nlohmann::json out = {{"config", ConfigToJson(**config)},
                           {"store", (*config)->root.value + "/strata.db"}};
@@ -80,6 +90,9 @@ int RunInfo(Context& ctx) {
     if (list.ok()) out["layers"] = list->size();
     if (vols.ok()) out["volumes"] = *vols;
     if (image_list.ok()) out["images"] = image_list->size();
+    if (container_list.ok()) {
+      out["containers"] = {{"count", container_list->size()}, {"running", running}};
+    }
     if (!list.ok()) out["error"] = list.error().message();
     if (list.ok() && !vols.ok()) out["error"] = vols.error().message();
     PrintJson(out);
@@ -88,6 +101,9 @@ int RunInfo(Context& ctx) {
     if (selection.ok()) PrintDriverText(**selection);
     if (list.ok()) std::printf("\nLayers:       %zu\n", list->size());
     if (image_list.ok()) std::printf("Images:       %zu\n", image_list->size());
+    if (container_list.ok()) {
+      std::printf("Containers:   %zu (%zu running)\n", container_list->size(), running);
+    }
     if (vols.ok()) {
       std::printf("Volumes:      %zu (default backend %s)\n", (*vols)["count"].get<size_t>(),
                   (*vols)["default-backend"].get<std::string>().c_str());
@@ -96,6 +112,7 @@ int RunInfo(Context& ctx) {
   if (!list.ok()) return ReportError(list.error());
   if (!vols.ok()) return ReportError(vols.error());
   if (!image_list.ok()) return ReportError(image_list.error());
+  if (!container_list.ok()) return ReportError(container_list.error());
   return kExitOk;
 }
 

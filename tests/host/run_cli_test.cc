@@ -142,6 +142,19 @@ TEST_F(RunCliTest, FailedStartLeavesNothing) {
   EXPECT_THAT(bad_volume.err, HasSubstr("nosuchvol"));
   auto bad_flag = Strata({"run", "--network", "bridge", "bb", "true"});
   EXPECT_EQ(bad_flag.exit_code, 125);
+  // -d: the monitor's failure comes back to the foreground, which undoes everything, the volume
+  // attachment included.
+  ASSERT_EQ(Strata({"vol", "create", "data", "--backend", "local"}).exit_code, 0);
+  auto detached = Strata({"run", "-d", "--name", "nope", "-v", "data:/data", "--memory", "32m",
+                          "bb", "no-such-command"});
+  EXPECT_EQ(detached.exit_code, 125);
+  EXPECT_THAT(detached.err, HasSubstr("no-such-command"));
+  EXPECT_EQ(detached.out, "");
+  auto inspect = nlohmann::json::parse(Strata({"vol", "inspect", "data"}).out, nullptr, false);
+  ASSERT_FALSE(inspect.is_discarded());
+  EXPECT_TRUE(inspect[0]["attachments"].empty()) << inspect.dump();
+  EXPECT_EQ(Strata({"ps", "-a", "-q"}).out, "");
+  EXPECT_FALSE(fs::exists(root_ + "/containers") && !fs::is_empty(root_ + "/containers"));
   EXPECT_EQ(LayerCount(), 1u);
 }
 
