@@ -227,11 +227,17 @@ TEST_F(RunCliTest, DetachedExitCodesAndSignals) {
   EXPECT_EQ(Strata({"rm", "-f", "f"}).exit_code, 0);
   ASSERT_EQ(Strata({"run", "-d", "--rm", "--name", "gone", "bb", "true"}).exit_code, 0);
   EXPECT_TRUE(WaitFor([&] { return Ps("gone").is_null(); }));
+  // logs -f follows until the container ends.
+  ASSERT_EQ(Strata({"run", "-d", "--name", "follow", "bb", "sh", "-c",
+                    "echo a; sleep 1; echo b"}).exit_code, 0);
+  auto followed = Strata({"logs", "-f", "follow"});
+  EXPECT_EQ(followed.exit_code, 0) << followed.err;
+  EXPECT_EQ(followed.out, "a\nb\n");
   // The monitor ignores SIGHUP/SIGINT/SIGPIPE; the payload must not inherit that.
   ASSERT_EQ(Strata({"run", "-d", "--name", "sig", "bb", "cat", "/proc/self/status"}).exit_code, 0);
   EXPECT_TRUE(WaitFor([&] { return Ps("sig")["state"] == "exited"; }));
   EXPECT_THAT(Strata({"logs", "sig"}).out, HasSubstr("SigIgn:\t0000000000000000"));
-  EXPECT_EQ(Strata({"rm", "three", "term", "k", "sig"}).exit_code, 0);
+  EXPECT_EQ(Strata({"rm", "three", "term", "k", "sig", "follow"}).exit_code, 0);
   EXPECT_EQ(LayerCount(), 1u);
   EXPECT_EQ(Strata({"ps", "-a", "-q"}).out, "");
 }
