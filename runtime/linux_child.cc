@@ -1,16 +1,11 @@
 #include "runtime/linux_child.h"
 
 #include <fcntl.h>
-#include <linux/capability.h>
 #include <sched.h>
 #include <signal.h>
-#include <sys/mount.h>
 #include <sys/prctl.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
-#include <sys/syscall.h>
-#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -18,35 +13,15 @@
 #include <climits>
 #include <cstring>
 
-#ifndef SYS_mount_setattr
-#define SYS_mount_setattr 442
-#endif
-#ifndef SYS_close_range
-#define SYS_close_range 436
-#endif
+#include "core/sys/child_syscalls.h"
 
-namespace strata::runtime {
-
-static_assert(kMsRdonly == MS_RDONLY && kMsNosuid == MS_NOSUID && kMsNodev == MS_NODEV);
-static_assert(kMsNoexec == MS_NOEXEC && kMsBind == MS_BIND && kMsRec == MS_REC);
-static_assert(kMsRelatime == MS_RELATIME && kMsStrictatime == MS_STRICTATIME);
-static_assert(kMsSynchronous == MS_SYNCHRONOUS && kMsMandlock == MS_MANDLOCK);
-static_assert(kMsDirsync == MS_DIRSYNC && kMsNoatime == MS_NOATIME);
-static_assert(kMsNodiratime == MS_NODIRATIME && kMsUnbindable == MS_UNBINDABLE);
-static_assert(kMsPrivate == MS_PRIVATE && kMsSlave == MS_SLAVE && kMsShared == MS_SHARED);
-
-namespace internal {
+namespace strata::runtime::internal {
 namespace {
 
+namespace child = sys::child;
 using Kind = RootfsStep::Kind;
-
-struct MountAttr {  // struct mount_attr (<linux/mount.h> clashes with <sys/mount.h> on glibc 2.36)
-  uint64_t attr_set = 0, attr_clr = 0, propagation = 0, userns_fd = 0;
-};
-constexpr uint64_t kMountAttrRdonly = 0x1;  // MOUNT_ATTR_RDONLY, NOSUID, NODEV, NOEXEC have the
-                                            // values of MS_RDONLY, NOSUID, NODEV, NOEXEC
-constexpr unsigned kAtRecursive = 0x8000;
-constexpr unsigned kCloseRangeCloexec = 1u << 2;
+using sys::kMsMove;
+using sys::kMsRemount;
 
 // Set once a gated child has reported success and closed error_fd (this is the child's own copy
 // of the address space: clone3 without CLONE_VM).
@@ -112,7 +87,8 @@ const char* OrNull(const std::string& s) { return s.empty() ? nullptr : s.c_str(
 // Mounts first and creates the target only on ENOENT: no extra syscalls when it exists.
 int ApplyMount(const RootfsStep& step, const char* target) {
   auto mount_once = [&] {
-    return ::mount(OrNull(step.source), target, OrNull(step.fstype), step.flags, OrNull(step.data));
+    return child::Mount(OrNull(step.source), target, OrNull(step.fstype), step.flags,
+                        OrNull(step.data));
   };
   if (mount_once() == 0) return 0;
   if (errno != ENOENT || step.create == RootfsStep::Create::kNone) return -1;
@@ -122,12 +98,12 @@ int ApplyMount(const RootfsStep& step, const char* target) {
 
 unsigned long StatvfsToMountFlags(unsigned long f) {
   unsigned long flags = 0;
-  if (f & ST_NOSUID) flags |= MS_NOSUID;
-  if (f & ST_NODEV) flags |= MS_NODEV;
-  if (f & ST_NOEXEC) flags |= MS_NOEXEC;
-  if (f & ST_NOATIME) flags |= MS_NOATIME;
-  if (f & ST_NODIRATIME) flags |= MS_NODIRATIME;
-  if (f & ST_RELATIME) flags |= MS_RELATIME;
+  if (f & ST_NOSUID) flags |= kMsNosuid;
+  if (f & ST_NODEV) flags |= kMsNodev;
+  if (f & ST_NOEXEC) flags |= kMsNoexec;
+  if (f & ST_NOATIME) flags |= kMsNoatime;
+  if (f & ST_NODIRATIME) flags |= kMsNodiratime;
+  if (f & ST_RELATIME) flags |= kMsRelatime;
   return flags;
 }
 
@@ -135,39 +111,38 @@ unsigned long StatvfsToMountFlags(unsigned long f) {
 // noexec), so locked flags (user namespaces) never get in the way; kernels before 5.12 get a bind
 // remount with the current statvfs flags (non-recursive).
 int ApplyVfsFlags(const RootfsStep& step, const char* target, unsigned long vfs_flags) {
-  if (step.bind_first && ::mount(target, target, nullptr, MS_BIND | MS_REC, nullptr) < 0) {
+  if (step.bind_first && child::Mount(target, target, nullptr, kMsBind | kMsRec, nullptr) < 0) {
     return -1;
   }
-  MountAttr attr;
-  attr.attr_set = vfs_flags & kMsVfsFlags;
-  unsigned at = (step.flags & kMsRec) ? kAtRecursive : 0;
-  if (::syscall(SYS_mount_setattr, AT_FDCWD, target, at, &attr, sizeof attr) == 0) return 0;
+  // kMsVfsFlags are kMountAttr* bits too (core/sys/mount_flags.h checks the values).
+  unsigned at = (step.flags & kMsRec) ? sys::kAtRecursive : 0;
+  if (child::MountSetattr(target, at, vfs_flags & kMsVfsFlags, 0, 0) == 0) return 0;
   if (errno != ENOSYS) return -1;
   struct statvfs sv;
   if (::statvfs(target, &sv) < 0) return -1;
-  unsigned long flags = MS_BIND | MS_REMOUNT | (vfs_flags & kMsVfsFlags) |
-                        StatvfsToMountFlags(sv.f_flag) | ((sv.f_flag & ST_RDONLY) ? MS_RDONLY : 0);
-  return ::mount(nullptr, target, nullptr, flags, nullptr);
+  unsigned long flags = kMsBind | kMsRemount | (vfs_flags & kMsVfsFlags) |
+                        StatvfsToMountFlags(sv.f_flag) | ((sv.f_flag & ST_RDONLY) ? kMsRdonly : 0);
+  return child::Mount(nullptr, target, nullptr, flags, nullptr);
 }
 
 int ApplyDevice(const RootfsStep& step, const char* target) {
-  if (::mknod(target, S_IFCHR | step.mode, makedev(step.major, step.minor)) == 0) return 0;
+  if (child::MknodChar(target, step.mode, step.major, step.minor) == 0) return 0;
   if (errno == EEXIST) return 0;
   if (errno != EPERM) return -1;
   // No mknod (user namespace): bind the host's node onto an empty file.
   int fd = ::open(target, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOCTTY, 0666);
   if (fd < 0) return -1;
   ::close(fd);
-  return ::mount(step.source.c_str(), target, nullptr, MS_BIND, nullptr);
+  return child::Mount(step.source.c_str(), target, nullptr, kMsBind, nullptr);
 }
 
 // Files get /dev/null; binding a file onto a directory fails with ENOTDIR, so directories then
 // get an empty read-only tmpfs. One syscall for files, two for directories, no stat.
 int ApplyMask(const char* target) {
-  if (::mount("/dev/null", target, nullptr, MS_BIND, nullptr) == 0) return 0;
+  if (child::Mount("/dev/null", target, nullptr, kMsBind, nullptr) == 0) return 0;
   if (errno != ENOTDIR) return -1;
-  return ::mount("tmpfs", target, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
-                 nullptr);
+  return child::Mount("tmpfs", target, "tmpfs", kMsRdonly | kMsNosuid | kMsNodev | kMsNoexec,
+                      nullptr);
 }
 
 int ApplyStep(const RootfsStep& step, const char* target) {
@@ -231,9 +206,9 @@ void ApplySteps(const ChildPlan& plan, const std::vector<RootfsStep>& steps, boo
 
 // Private propagation, rootfs bind, the plan, then pivot_root(".", ".") (§5.3).
 void SetupRoot(const ChildPlan& plan) {
-  Check(plan, ::mount(nullptr, "/", nullptr, plan.root_propagation, nullptr),
+  Check(plan, child::Mount(nullptr, "/", nullptr, plan.root_propagation, nullptr),
         ChildStep::kMakePrivate);
-  Check(plan, ::mount(plan.rootfs, plan.rootfs, nullptr, MS_BIND | MS_REC, nullptr),
+  Check(plan, child::Mount(plan.rootfs, plan.rootfs, nullptr, kMsBind | kMsRec, nullptr),
         ChildStep::kBindRoot);
   // After the bind, so that relative paths resolve in the new mount, not the directory below.
   Check(plan, ::chdir(plan.rootfs), ChildStep::kChdirRoot);
@@ -241,17 +216,17 @@ void SetupRoot(const ChildPlan& plan) {
 
   bool pivoted = false;
   if (plan.root_switch == RootSwitchMode::kPivot) {
-    if (::syscall(SYS_pivot_root, ".", ".") == 0) {
+    if (child::PivotRoot(".", ".") == 0) {
       pivoted = true;
       // The old root is stacked on ".": detach it without needing a directory for it.
-      Check(plan, ::umount2(".", MNT_DETACH), ChildStep::kUmountOldRoot);
+      Check(plan, child::Umount2(".", sys::kMntDetach), ChildStep::kUmountOldRoot);
     } else if (errno != EINVAL) {
       Fail(plan, ChildStep::kPivotRoot, 0, errno);
     }
   }
   if (!pivoted) {
     // EINVAL: the current root is an initramfs (rootfs), which cannot be pivoted away from.
-    Check(plan, ::mount(".", "/", nullptr, MS_MOVE, nullptr), ChildStep::kMoveRoot);
+    Check(plan, child::Mount(".", "/", nullptr, kMsMove, nullptr), ChildStep::kMoveRoot);
     Check(plan, ::chroot("."), ChildStep::kChroot);
   }
   Check(plan, ::chdir("/"), ChildStep::kChdirRoot);
@@ -261,9 +236,9 @@ void SetupRoot(const ChildPlan& plan) {
 // Order (§5.6): rlimits, keep caps across setuid, bounding set, groups/gid/uid, capset, nnp.
 void SetupCredentials(const ChildPlan& plan) {
   for (size_t i = 0; i < plan.rlimits.size(); ++i) {
-    uint64_t limit[2] = {plan.rlimits[i].soft, plan.rlimits[i].hard};  // struct rlimit64
-    Check(plan, ::syscall(SYS_prlimit64, 0, plan.rlimits[i].resource, limit, nullptr),
-          ChildStep::kRlimit, static_cast<int>(i));
+    const ChildPlan::Limit& limit = plan.rlimits[i];
+    Check(plan, child::SetRlimit(limit.resource, limit.soft, limit.hard), ChildStep::kRlimit,
+          static_cast<int>(i));
   }
   if (plan.uid != 0) Check(plan, ::prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0), ChildStep::kKeepCaps);
   for (int cap = 0; cap <= plan.cap_last && cap < 64; ++cap) {
@@ -274,15 +249,11 @@ void SetupCredentials(const ChildPlan& plan) {
     }
   }
   // Raw syscalls: glibc's wrappers would try to signal the parent's other threads.
-  Check(plan, ::syscall(SYS_setgroups, plan.groups.size(), plan.groups.data()), ChildStep::kSetgroups);
-  Check(plan, ::syscall(SYS_setresgid, plan.gid, plan.gid, plan.gid), ChildStep::kSetgid);
-  Check(plan, ::syscall(SYS_setresuid, plan.uid, plan.uid, plan.uid), ChildStep::kSetuid);
+  Check(plan, child::Setgroups(plan.groups.size(), plan.groups.data()), ChildStep::kSetgroups);
+  Check(plan, child::Setresgid(plan.gid, plan.gid, plan.gid), ChildStep::kSetgid);
+  Check(plan, child::Setresuid(plan.uid, plan.uid, plan.uid), ChildStep::kSetuid);
   if (plan.uid != 0) Check(plan, ::prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0), ChildStep::kKeepCaps);
-  struct __user_cap_header_struct header = {_LINUX_CAPABILITY_VERSION_3, 0};
-  struct __user_cap_data_struct data[2] = {};
-  data[0].effective = data[0].permitted = static_cast<uint32_t>(plan.cap_mask);
-  data[1].effective = data[1].permitted = static_cast<uint32_t>(plan.cap_mask >> 32);
-  Check(plan, ::syscall(SYS_capset, &header, data), ChildStep::kCapset);
+  Check(plan, child::Capset(plan.cap_mask, plan.cap_mask, /*inheritable=*/0), ChildStep::kCapset);
   if (plan.no_new_privs) {
     Check(plan, ::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), ChildStep::kNoNewPrivs);
   }
@@ -316,8 +287,8 @@ void SetupStdio(const ChildPlan& plan) {
   }
   // Nothing of the runtime's leaks into the payload, even an fd opened without O_CLOEXEC; only
   // the preserved fds (OCI --preserve-fds) stay open.
-  (void)::syscall(SYS_close_range, 3u + static_cast<unsigned>(plan.preserve_fds), ~0u,
-                  kCloseRangeCloexec);  // best effort: kernel >= 5.11
+  (void)child::CloseRange(3u + static_cast<unsigned>(plan.preserve_fds), ~0u,
+                          child::kCloseRangeCloexec);  // best effort: kernel >= 5.11
   ::umask(022);
   int err = ENOENT;
   for (size_t i = 0; i < plan.exec_candidates.size(); ++i) {
@@ -349,7 +320,7 @@ void SetupStdio(const ChildPlan& plan) {
   }
   CloneArgs args;
   args.exit_signal = SIGCHLD;
-  long payload = ::syscall(SYS_clone3, &args, sizeof args);
+  long payload = child::Clone3(args);
   Check(plan, payload, ChildStep::kInitFork);
   if (payload == 0) Exec(plan, only);
   ::close(plan.error_fd);  // the payload's copy alone now tells the parent about its exec
@@ -357,7 +328,7 @@ void SetupStdio(const ChildPlan& plan) {
   // was given sees EOF when the runtime exits, not when the container does), every other fd
   // closed.
   SetupStdio(plan);
-  (void)::syscall(SYS_close_range, 3u, ~0u, 0u);
+  (void)child::CloseRange(3u, ~0u, 0u);  // best effort: kernel >= 5.9
   for (;;) {
     siginfo_t info;
     int sig = ::sigwaitinfo(&forwarded, &info);
@@ -434,8 +405,8 @@ void RunChild(const ChildPlan& plan) {
     // The parent has written the maps. Until now this process has the host's ids, unmapped in
     // its namespace, so every file it made (a mount point, /dev/pts) would fail with EOVERFLOW:
     // become the namespace's root first, as runc does. The payload's ids come later.
-    Check(plan, ::setresgid(0, 0, 0), ChildStep::kSetgid);
-    Check(plan, ::setresuid(0, 0, 0), ChildStep::kSetuid);
+    Check(plan, child::Setresgid(0, 0, 0), ChildStep::kSetgid);
+    Check(plan, child::Setresuid(0, 0, 0), ChildStep::kSetuid);
   }
   // Now in its cgroup (CLONE_INTO_CGROUP or after_clone): that becomes the namespace's root,
   // before /sys/fs/cgroup is mounted.
@@ -498,5 +469,4 @@ std::string DescribeChildStep(const ChildPlan& plan, const ChildError& error) {
   return "container setup step " + std::to_string(error.step);
 }
 
-}  // namespace internal
-}  // namespace strata::runtime
+}  // namespace strata::runtime::internal

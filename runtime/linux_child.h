@@ -2,12 +2,12 @@
 // Internal to runtime/spawn.cc.
 //
 // Contract: ChildPlan is built completely in the parent before cloning; RunChild only reads it
-// and issues syscalls (no allocation, no glibc wrappers that need other threads: raw setresuid,
-// setresgid, setgroups), so it is safe after clone3 of a multi-threaded parent. Any failure is
-// written to `error_fd` as one ChildError and the child exits 127; a successful execve closes
-// error_fd (O_CLOEXEC), which the parent reads as success. With a start gate (gate_path), success
-// is instead a kGateReady record written once the child is set up and args[0] resolved; the
-// child then closes error_fd and waits at the gate.
+// and issues syscalls (no allocation, no glibc wrappers that need other threads), those that need
+// a kernel header or a raw syscall through core/sys/child_syscalls.h, so it is safe after clone3
+// of a multi-threaded parent. Any failure is written to `error_fd` as one ChildError and the child
+// exits 127; a successful execve closes error_fd (O_CLOEXEC), which the parent reads as success.
+// With a start gate (gate_path), success is instead a kGateReady record written once the child is
+// set up and args[0] resolved; the child then closes error_fd and waits at the gate.
 #pragma once
 
 #include <sys/types.h>
@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "core/sys/child_syscalls.h"
 #include "runtime/rootfs.h"
 
 namespace strata::runtime::internal {
@@ -57,28 +58,14 @@ struct ChildError {
   int32_t err = 0;
 };
 
-// struct clone_args (<linux/sched.h>, CLONE_ARGS_SIZE_VER2), spelled out because that header's
-// CLONE_* macros clash with <sched.h>.
-struct CloneArgs {
-  uint64_t flags = 0;
-  uint64_t pidfd = 0;
-  uint64_t child_tid = 0;
-  uint64_t parent_tid = 0;
-  uint64_t exit_signal = 0;
-  uint64_t stack = 0;
-  uint64_t stack_size = 0;
-  uint64_t tls = 0;
-  uint64_t set_tid = 0;
-  uint64_t set_tid_size = 0;
-  uint64_t cgroup = 0;
-};
+using CloneArgs = sys::child::CloneArgs;  // struct clone_args, for clone3
 
 enum class RootSwitchMode { kPivot, kMoveChroot };
 
 struct ChildPlan {
   bool mount_ns = true;
   bool user_ns = false;  // in a new user namespace: become its root once the maps are written
-  unsigned long root_propagation = 0;  // MS_REC | MS_PRIVATE or MS_REC | MS_SLAVE, for "/" first
+  unsigned long root_propagation = 0;  // kMsRec | kMsPrivate or kMsRec | kMsSlave, for "/" first
   const char* rootfs = nullptr;
   RootSwitchMode root_switch = RootSwitchMode::kPivot;
   const std::vector<RootfsStep>* in_root = nullptr;

@@ -7,30 +7,32 @@
 #include <string>
 #include <vector>
 
+#include "core/sys/mount_flags.h"
 #include "runtime/spec.h"
 
 namespace strata::runtime {
 
-// mount(2) flag values, so the plan needs no kernel header (runtime/linux_child.cc checks them
-// against <sys/mount.h> at compile time).
-inline constexpr unsigned long kMsRdonly = 0x1;
-inline constexpr unsigned long kMsNosuid = 0x2;
-inline constexpr unsigned long kMsNodev = 0x4;
-inline constexpr unsigned long kMsNoexec = 0x8;
-inline constexpr unsigned long kMsBind = 0x1000;
-inline constexpr unsigned long kMsRec = 0x4000;
-inline constexpr unsigned long kMsSynchronous = 0x10;
-inline constexpr unsigned long kMsMandlock = 0x40;
-inline constexpr unsigned long kMsDirsync = 0x80;
-inline constexpr unsigned long kMsNoatime = 0x400;
-inline constexpr unsigned long kMsNodiratime = 0x800;
-inline constexpr unsigned long kMsUnbindable = 1ul << 17;
-inline constexpr unsigned long kMsPrivate = 1ul << 18;
-inline constexpr unsigned long kMsSlave = 1ul << 19;
-inline constexpr unsigned long kMsShared = 1ul << 20;
-inline constexpr unsigned long kMsRelatime = 1ul << 21;
-inline constexpr unsigned long kMsStrictatime = 1ul << 24;
-// The vfs flags kSetFlags can set (the MOUNT_ATTR_* bits have the same values).
+// mount(2) flag values, so the plan needs no kernel header: the core/sys ones (checked against
+// <sys/mount.h> in core/sys/linux_mounts.cc), under the names the plan and the spec use.
+using sys::kMsBind;
+using sys::kMsDirsync;
+using sys::kMsMandlock;
+using sys::kMsNoatime;
+using sys::kMsNodev;
+using sys::kMsNodiratime;
+using sys::kMsNoexec;
+using sys::kMsNosuid;
+using sys::kMsPrivate;
+using sys::kMsRdonly;
+using sys::kMsRec;
+using sys::kMsRelatime;
+using sys::kMsShared;
+using sys::kMsSlave;
+using sys::kMsStrictatime;
+using sys::kMsSynchronous;
+using sys::kMsUnbindable;
+
+// The vfs flags kSetFlags can set (the kMountAttr* bits of mount_setattr have the same values).
 inline constexpr unsigned long kMsVfsFlags = kMsRdonly | kMsNosuid | kMsNodev | kMsNoexec;
 
 struct RootfsStep {

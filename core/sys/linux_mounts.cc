@@ -12,22 +12,23 @@
 #include "core/sys/mounts.h"
 #include "core/unique_fd.h"
 
-// The seam's header mirrors these so callers need no kernel header.
-static_assert(strata::sys::kMsRdonly == MS_RDONLY);
-static_assert(strata::sys::kMsBind == MS_BIND);
-static_assert(strata::sys::kMsRemount == MS_REMOUNT);
-static_assert(strata::sys::kMsRec == MS_REC);
-static_assert(strata::sys::kMsPrivate == MS_PRIVATE);
-static_assert(strata::sys::kMountAttrRdonly == MOUNT_ATTR_RDONLY);
-static_assert(strata::sys::kMountAttrNosuid == MOUNT_ATTR_NOSUID);
-static_assert(strata::sys::kMountAttrNodev == MOUNT_ATTR_NODEV);
-static_assert(strata::sys::kMountAttrNoexec == MOUNT_ATTR_NOEXEC);
-static_assert(strata::sys::kMountAttrNoatime == MOUNT_ATTR_NOATIME);
-static_assert(strata::sys::kMountAttrStrictatime == MOUNT_ATTR_STRICTATIME);
-static_assert(strata::sys::kMountAttrNodiratime == MOUNT_ATTR_NODIRATIME);
-static_assert(strata::sys::kMntDetach == MNT_DETACH);
-
 namespace strata::sys {
+
+// core/sys/mount_flags.h mirrors these so callers need no kernel header.
+static_assert(kMsRdonly == MS_RDONLY && kMsNosuid == MS_NOSUID && kMsNodev == MS_NODEV);
+static_assert(kMsNoexec == MS_NOEXEC && kMsSynchronous == MS_SYNCHRONOUS);
+static_assert(kMsRemount == MS_REMOUNT && kMsMandlock == MS_MANDLOCK && kMsDirsync == MS_DIRSYNC);
+static_assert(kMsNoatime == MS_NOATIME && kMsNodiratime == MS_NODIRATIME && kMsBind == MS_BIND);
+static_assert(kMsMove == MS_MOVE && kMsRec == MS_REC && kMsUnbindable == MS_UNBINDABLE);
+static_assert(kMsPrivate == MS_PRIVATE && kMsSlave == MS_SLAVE && kMsShared == MS_SHARED);
+static_assert(kMsRelatime == MS_RELATIME && kMsStrictatime == MS_STRICTATIME);
+static_assert(kMountAttrRdonly == MOUNT_ATTR_RDONLY && kMountAttrNosuid == MOUNT_ATTR_NOSUID);
+static_assert(kMountAttrNodev == MOUNT_ATTR_NODEV && kMountAttrNoexec == MOUNT_ATTR_NOEXEC);
+static_assert(kMountAttrNoatime == MOUNT_ATTR_NOATIME);
+static_assert(kMountAttrStrictatime == MOUNT_ATTR_STRICTATIME);
+static_assert(kMountAttrNodiratime == MOUNT_ATTR_NODIRATIME);
+static_assert(kMntDetach == MNT_DETACH && kAtRecursive == AT_RECURSIVE);
+
 namespace {
 
 // Drains the fs-context log of an fsopen fd: each read() returns one message "e|w|i <text>"

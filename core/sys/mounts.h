@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "core/result.h"
+#include "core/sys/mount_flags.h"  // the kMs*, kMountAttr*, kMnt* values for the calls below
 
 namespace strata::sys {
 
@@ -29,22 +30,6 @@ struct MountEntry {  // one line of /proc/self/mountinfo
   std::string source;
   std::string super_options;
 };
-
-// Flag values for the calls below, so callers need no kernel header (those stay in
-// core/sys/linux_*.cc, which checks these against them at compile time).
-inline constexpr unsigned long kMsRdonly = 1;      // mount(2) MS_RDONLY
-inline constexpr unsigned long kMsBind = 4096;     // mount(2) MS_BIND
-inline constexpr unsigned long kMsRemount = 32;    // mount(2) MS_REMOUNT
-inline constexpr unsigned long kMsRec = 16384;     // mount(2) MS_REC
-inline constexpr unsigned long kMsPrivate = 1ul << 18;  // mount(2) MS_PRIVATE
-inline constexpr uint64_t kMountAttrRdonly = 0x1;  // fsmount(2) MOUNT_ATTR_RDONLY
-inline constexpr uint64_t kMountAttrNosuid = 0x2;       // MOUNT_ATTR_NOSUID
-inline constexpr uint64_t kMountAttrNodev = 0x4;        // MOUNT_ATTR_NODEV
-inline constexpr uint64_t kMountAttrNoexec = 0x8;       // MOUNT_ATTR_NOEXEC
-inline constexpr uint64_t kMountAttrNoatime = 0x10;     // MOUNT_ATTR_NOATIME
-inline constexpr uint64_t kMountAttrStrictatime = 0x20; // MOUNT_ATTR_STRICTATIME
-inline constexpr uint64_t kMountAttrNodiratime = 0x80;  // MOUNT_ATTR_NODIRATIME
-inline constexpr int kMntDetach = 2;               // umount2(2) MNT_DETACH
 
 class Mounts {
  public:
