@@ -3,6 +3,7 @@
 #include <cerrno>
 
 #include "core/strings.h"
+#include "drivers/aufs/aufs_driver.h"
 #include "drivers/devicemapper/dm_driver.h"
 #include "drivers/overlay/overlay_driver.h"
 #include "drivers/fs_tree.h"
@@ -12,13 +13,16 @@ namespace strata::drivers {
 namespace {
 
 // Auto-detect priority, best first: devicemapper (a block device per layer, where the kernel has
-// device-mapper), overlay, then aufs when it lands; vfs (full copies, works anywhere) is last.
+// device-mapper), overlay, then aufs (kernel aufs or the strata-aufs FUSE helper); vfs (full
+// copies, works anywhere) is last.
 constexpr DriverEntry kDrivers[] = {
     {"devicemapper", "thin-pool snapshots, a block device per layer (device-mapper)",
      &devicemapper::ProbeDevicemapper, &devicemapper::NewDevicemapperDriver,
      &devicemapper::CheckDevicemapperOptions},
     {"overlay", "overlayfs layers (overlay2 layout), native diff", &overlay::ProbeOverlay,
      &overlay::NewOverlayDriver, &overlay::CheckOverlayOptions},
+    {"aufs", "aufs union layers (Docker aufs layout), kernel aufs or strata-aufs over FUSE",
+     &aufs::ProbeAufs, &aufs::NewAufsDriver, &aufs::CheckAufsOptions},
     {"vfs", "full copy per layer; works anywhere, slow and large", &vfs::ProbeVfs,
      &vfs::NewVfsDriver, &vfs::CheckVfsOptions},
 };

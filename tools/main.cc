@@ -21,7 +21,7 @@ void AddGlobalFlags(CLI::App& app, Context& ctx) {
   };
   optional("--config", ctx.flags.config_path, "Config file (default /etc/strata/config.json)");
   optional("--root", ctx.flags.root, "Root directory for all state (default /var/lib/strata)");
-  optional("--driver", ctx.flags.driver, "Graph driver: overlay, vfs (default: auto-detect)");
+  optional("--driver", ctx.flags.driver, "Graph driver: devicemapper, overlay, aufs, vfs (default: auto-detect)");
   optional("--log-level", ctx.flags.log_level, "trace, debug, info, warn, error, off");
   optional("--log-file", ctx.flags.log_file, "Also write the log to this file");
 }

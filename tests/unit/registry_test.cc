@@ -41,7 +41,7 @@ TEST(Registry, TableOrderIsAutoDetectPriority) {
     EXPECT_NE(entry.probe, nullptr);
     EXPECT_NE(entry.create, nullptr);
   }
-  EXPECT_THAT(names, ElementsAre("devicemapper", "overlay", "vfs"));
+  EXPECT_THAT(names, ElementsAre("devicemapper", "overlay", "aufs", "vfs"));
   EXPECT_EQ(FindDriver("vfs")->name, "vfs");
   EXPECT_EQ(FindDriver("overlay2"), nullptr);
   EXPECT_EQ(FindDriver(""), nullptr);

@@ -1,0 +1,232 @@
+// The aufs driver with the strata-aufs FUSE helper, for real (root): the Docker-aufs layout on
+// disk, writes through the union landing in diff/<id> with .wh. whiteouts, a SIGKILLed helper
+// detected (IsMounted false) and cleaned by Unmount and by a later Mount, and a missing helper
+// giving EOPNOTSUPP naming it.
+#include "drivers/aufs/aufs_driver.h"
+
+#include <dirent.h>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/statfs.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <thread>
+
+#include "core/sys/mounts.h"
+
+namespace strata::drivers::aufs {
+namespace {
+
+namespace fs = std::filesystem;
+using ::testing::HasSubstr;
+
+std::string AufsBinary() { return fs::path(STRATA_BINARY).parent_path().string() + "/strata-aufs"; }
+
+std::string Slurp(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+void Put(const std::string& path, const std::string& content) { std::ofstream(path) << content; }
+
+// The fs type of the mount at `path` ("" when none).
+std::string MountType(const std::string& path) {
+  auto table = sys::LinuxMounts().MountInfo();
+  std::string type;
+  if (table.ok()) {
+    for (const sys::MountEntry& e : *table) {
+      if (e.mount_point == path) type = e.fs_type;
+    }
+  }
+  return type;
+}
+
+// The pid of the strata-aufs daemon serving `mnt` (its argv ends with the mount point), or 0.
+pid_t HelperPid(const std::string& mnt) {
+  for (const auto& entry : fs::directory_iterator("/proc")) {
+    const std::string name = entry.path().filename();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::string cmdline = Slurp(entry.path().string() + "/cmdline");
+    if (cmdline.find("strata-aufs") == std::string::npos) continue;
+    if (cmdline.find(std::string(1, '\0') + mnt + std::string(1, '\0')) == std::string::npos) {
+      continue;
+    }
+    return static_cast<pid_t>(std::stoi(name));
+  }
+  return 0;
+}
+
+// Kills the helper of `mnt` and waits until the mount answers ENOTCONN.
+void KillHelper(const std::string& mnt) {
+  const pid_t pid = HelperPid(mnt);
+  ASSERT_NE(pid, 0) << "no strata-aufs process for " << mnt;
+  ASSERT_EQ(::kill(pid, SIGKILL), 0);
+  for (int i = 0; i < 200; ++i) {
+    struct statfs st {};
+    if (::statfs(mnt.c_str(), &st) != 0 && errno == ENOTCONN) return;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  FAIL() << mnt << " does not answer ENOTCONN after SIGKILL of its helper";
+}
+
+class AufsDriverTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (::geteuid() != 0) GTEST_SKIP() << "needs root";
+    if (::access("/dev/fuse", F_OK) != 0) GTEST_SKIP() << "needs /dev/fuse";
+    char tmpl[] = "/var/tmp/strata-aufs-drv-XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    root_ = tmpl;
+    const char* saved = std::getenv(kHelperEnv);
+    if (saved != nullptr) saved_helper_env_ = saved;
+    ASSERT_EQ(::setenv(kHelperEnv, AufsBinary().c_str(), 1), 0);
+    auto driver = NewAufsDriver(DriverEnv{root_, &sys::LinuxMounts(), nullptr}, nullptr);
+    ASSERT_TRUE(driver.ok()) << driver.error().message();
+    driver_ = std::move(driver).value();
+    home_ = root_ + "/aufs";
+  }
+
+  void TearDown() override {
+    if (root_.empty()) return;
+    driver_.reset();
+    auto table = sys::LinuxMounts().MountInfo();
+    if (table.ok()) {
+      for (auto it = table->rbegin(); it != table->rend(); ++it) {
+        if (it->mount_point.rfind(root_ + "/", 0) == 0) {
+          (void)sys::LinuxMounts().Unmount(it->mount_point, sys::kMntDetach);  // test cleanup
+        }
+      }
+    }
+    // Other suites in this binary (the conformance suite) find the helper through it too.
+    if (saved_helper_env_) {
+      (void)::setenv(kHelperEnv, saved_helper_env_->c_str(), 1);
+    } else {
+      (void)::unsetenv(kHelperEnv);
+    }
+    std::error_code ec;
+    fs::remove_all(root_, ec);
+  }
+
+  // base (etc/keep, etc/gone) <- mid (etc/mid) <- top (read-write).
+  void MakeChain() {
+    ASSERT_TRUE(driver_->Create("base", "", LayerKind::kReadOnly, {}).ok());
+    fs::create_directories(home_ + "/diff/base/etc");
+    Put(home_ + "/diff/base/etc/keep", "keep\n");
+    Put(home_ + "/diff/base/etc/gone", "gone\n");
+    ASSERT_TRUE(driver_->Create("mid", "base", LayerKind::kReadOnly, {}).ok());
+    fs::create_directories(home_ + "/diff/mid/etc");
+    Put(home_ + "/diff/mid/etc/mid", "mid\n");
+    ASSERT_TRUE(driver_->Create("top", "mid", LayerKind::kReadWrite, {}).ok());
+  }
+
+  std::string root_, home_;
+  std::optional<std::string> saved_helper_env_;
+  std::unique_ptr<Driver> driver_;
+};
+
+TEST_F(AufsDriverTest, LayoutAndWritesLandInDiff) {
+  MakeChain();
+  EXPECT_TRUE(fs::is_directory(home_ + "/diff/top"));
+  EXPECT_EQ(Slurp(home_ + "/layers/base"), "");
+  EXPECT_EQ(Slurp(home_ + "/layers/mid"), "base\n");
+  EXPECT_EQ(Slurp(home_ + "/layers/top"), "mid\nbase\n");
+  auto path = driver_->Mount("top");
+  ASSERT_TRUE(path.ok()) << path.error().message();
+  EXPECT_EQ(*path, home_ + "/mnt/top");
+  EXPECT_EQ(MountType(*path), "fuse.strata-aufs");
+  EXPECT_FALSE(fs::exists(home_ + "/mnt/.top.br")) << "the branch file outlives the mount";
+  EXPECT_EQ(Slurp(*path + "/etc/keep"), "keep\n");
+  EXPECT_EQ(Slurp(*path + "/etc/mid"), "mid\n");
+  Put(*path + "/etc/new", "new\n");
+  ASSERT_EQ(::unlink((*path + "/etc/gone").c_str()), 0);
+  EXPECT_EQ(Slurp(home_ + "/diff/top/etc/new"), "new\n");
+  EXPECT_TRUE(fs::exists(home_ + "/diff/top/etc/.wh.gone"));
+  auto mounted = driver_->IsMounted("top");
+  ASSERT_TRUE(mounted.ok());
+  EXPECT_TRUE(*mounted);
+
+  auto changes = driver_->Changes("top");
+  ASSERT_TRUE(changes.ok()) << changes.error().message();
+  std::vector<std::string> listed;
+  for (const archive::Change& c : *changes) {
+    listed.push_back(std::string(1, archive::ChangeKindLetter(c.kind)) + " " + c.path);
+  }
+  EXPECT_THAT(listed, ::testing::IsSupersetOf({"A etc/new", "D etc/gone"}));
+
+  ASSERT_TRUE(driver_->Unmount("top").ok());
+  EXPECT_EQ(MountType(home_ + "/mnt/top"), "");
+  EXPECT_FALSE(fs::exists(home_ + "/mnt/top"));
+  ASSERT_TRUE(driver_->Remove("top").ok());
+  EXPECT_FALSE(fs::exists(home_ + "/diff/top"));
+  EXPECT_FALSE(fs::exists(home_ + "/layers/top"));
+}
+
+TEST_F(AufsDriverTest, ParentMountIsReadOnly) {
+  MakeChain();
+  auto path = driver_->Mount("mid");
+  ASSERT_TRUE(path.ok()) << path.error().message();
+  std::ofstream out(*path + "/etc/x");
+  EXPECT_FALSE(out.is_open()) << "mid is top's parent: its mount must be read-only";
+  ASSERT_TRUE(driver_->Unmount("mid").ok());
+}
+
+TEST_F(AufsDriverTest, KilledHelperIsCleanedByUnmount) {
+  MakeChain();
+  auto path = driver_->Mount("top");
+  ASSERT_TRUE(path.ok()) << path.error().message();
+  KillHelper(*path);
+  if (HasFatalFailure()) return;
+  auto mounted = driver_->IsMounted("top");
+  ASSERT_TRUE(mounted.ok()) << mounted.error().message();
+  EXPECT_FALSE(*mounted) << "a dead helper's mount is not a usable mount";
+  Status unmount = driver_->Unmount("top");
+  ASSERT_TRUE(unmount.ok()) << unmount.error().message();
+  EXPECT_EQ(MountType(home_ + "/mnt/top"), "");
+  EXPECT_FALSE(fs::exists(home_ + "/mnt/top"));
+}
+
+TEST_F(AufsDriverTest, KilledHelperIsCleanedByNextMount) {
+  MakeChain();
+  auto path = driver_->Mount("top");
+  ASSERT_TRUE(path.ok()) << path.error().message();
+  KillHelper(*path);
+  if (HasFatalFailure()) return;
+  auto again = driver_->Mount("top");
+  ASSERT_TRUE(again.ok()) << again.error().message();
+  EXPECT_EQ(Slurp(*again + "/etc/mid"), "mid\n");
+  auto mounted = driver_->IsMounted("top");
+  ASSERT_TRUE(mounted.ok());
+  EXPECT_TRUE(*mounted);
+  size_t mounts_at = 0;
+  auto table = sys::LinuxMounts().MountInfo();
+  ASSERT_TRUE(table.ok());
+  for (const sys::MountEntry& e : *table) mounts_at += e.mount_point == *again;
+  EXPECT_EQ(mounts_at, 1u) << "the dead mount was stacked over instead of cleaned";
+  ASSERT_TRUE(driver_->Unmount("top").ok());
+}
+
+TEST_F(AufsDriverTest, MissingHelperIsNotSupportedNamingIt) {
+  ASSERT_EQ(::setenv(kHelperEnv, "/nonexistent/strata-aufs", 1), 0);
+  const DriverEnv env{root_ + "/other", &sys::LinuxMounts(), nullptr};
+  Status probe = ProbeAufs(env);
+  ASSERT_FALSE(probe.ok());
+  EXPECT_EQ(probe.error().code(), EOPNOTSUPP);
+  EXPECT_THAT(probe.error().message(), HasSubstr("/nonexistent/strata-aufs"));
+  auto driver = NewAufsDriver(env, nullptr);
+  ASSERT_FALSE(driver.ok());
+  EXPECT_EQ(driver.error().code(), EOPNOTSUPP);
+}
+
+}  // namespace
+}  // namespace strata::drivers::aufs
