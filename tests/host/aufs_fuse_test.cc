@@ -380,7 +380,9 @@ TEST_F(AufsFuseTest, KilledHelperIsEnotconnAndLazilyUnmounted) {
 // flow runs in a private mount namespace (unshare(1): a child process) where a fresh 0666 node
 // for the same device (10:229, on a tmpfs without nodev) is bind-mounted over /dev/fuse; the
 // host's /dev/fuse and mount table are never touched, and the FUSE mount lives in that namespace.
-// Skips only when that setup itself is impossible (no CAP_SYS_ADMIN or CAP_MKNOD, say).
+// Skips only when that setup itself is impossible (no CAP_SYS_ADMIN or CAP_MKNOD, say). Only this
+// test's mount point is counted: the namespace starts with a copy of the host's mounts, which
+// may hold other tests' strata-aufs mounts (ctest runs tests in parallel).
 TEST_F(AufsFuseTest, NonRootBasicFlow) {
   struct stat fm;
   if (stat("/usr/bin/fusermount3", &fm) != 0 || !(fm.st_mode & S_ISUID) || fm.st_uid != 0) {
@@ -404,9 +406,10 @@ rm -r mnt/op; mkdir mnt/op; test -e up/op/.wh..wh..opq && echo opaque
 ls mnt/op | wc -l
 mv mnt/a mnt/b; cat mnt/b; echo
 ln mnt/b mnt/c; stat -c %h up/c
-grep -c ' - fuse.strata-aufs ' /proc/self/mountinfo
+ours() { awk -v m="$PWD/mnt" '$5 == m && / - fuse.strata-aufs /' /proc/self/mountinfo | wc -l; }
+ours
 fusermount3 -u mnt
-grep -c ' - fuse.strata-aufs ' /proc/self/mountinfo || true
+ours
 echo done
 )";
   constexpr int kSetupFailed = 77;
