@@ -207,4 +207,25 @@ Status ValidateLayerId(const std::string& id) {
   return Ok();
 }
 
+Result<std::vector<std::string>> ListNames(const std::string& dir) {
+  CPtr<DIR, ::closedir> d(::opendir(dir.c_str()));
+  if (!d) return Error::FromErrno("opendir " + dir);
+  std::vector<std::string> names;
+  for (;;) {
+    errno = 0;
+    dirent* entry = ::readdir(d.get());
+    if (entry == nullptr) break;
+    std::string_view name = entry->d_name;
+    if (name != "." && name != "..") names.emplace_back(name);
+  }
+  if (errno != 0) return Error::FromErrno("readdir " + dir);
+  return names;
+}
+
+Result<bool> Lstat(const std::string& path, struct stat& st) {
+  if (::lstat(path.c_str(), &st) == 0) return true;
+  if (errno == ENOENT || errno == ENOTDIR) return false;
+  return Error::FromErrno("stat " + path);
+}
+
 }  // namespace strata::drivers::fs

@@ -5,10 +5,13 @@
 // contract says. Not thread-safe with respect to concurrent writers of the same tree.
 #pragma once
 
+#include <sys/stat.h>
+
 #include <chrono>
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "core/read_file.h"
 #include "core/result.h"
@@ -42,6 +45,12 @@ using ::strata::ReadFile;
 
 // `n` random lowercase hex characters from getrandom(2), for temp names.
 std::string RandomHex(size_t n);
+
+// The names in `dir`, without "." and "..", in readdir order. Errors name the dir.
+Result<std::vector<std::string>> ListNames(const std::string& dir);
+
+// lstat that maps "missing" to false (ENOENT, and ENOTDIR: a parent is not a directory).
+Result<bool> Lstat(const std::string& path, struct stat& st);
 
 // True when `path` is a directory holding at least one entry. Missing: false.
 bool IsNonEmptyDir(const std::string& path);

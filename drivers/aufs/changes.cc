@@ -10,37 +10,20 @@
 #include <utility>
 
 #include "core/unique_fd.h"
+#include "drivers/fs_tree.h"
 
 namespace strata::drivers::aufs {
 namespace {
 
 using Kind = archive::Change::Kind;
+using fs::ListNames;
+using fs::Lstat;
 
 bool StartsWith(std::string_view s, std::string_view prefix) {
   return s.substr(0, prefix.size()) == prefix;
 }
 
-Result<std::vector<std::string>> ListNames(const std::string& dir) {
-  CPtr<DIR, ::closedir> d(::opendir(dir.c_str()));
-  if (!d) return Error::FromErrno("opendir " + dir);
-  std::vector<std::string> names;
-  for (;;) {
-    errno = 0;
-    dirent* entry = ::readdir(d.get());
-    if (entry == nullptr) break;
-    std::string_view name = entry->d_name;
-    if (name != "." && name != "..") names.emplace_back(name);
-  }
-  if (errno != 0) return Error::FromErrno("readdir " + dir);
-  return names;
-}
 
-// lstat that maps "missing" to false. ENOTDIR counts as missing: a parent is not a directory.
-Result<bool> Lstat(const std::string& path, struct stat& st) {
-  if (::lstat(path.c_str(), &st) == 0) return true;
-  if (errno == ENOENT || errno == ENOTDIR) return false;
-  return Error::FromErrno("stat " + path);
-}
 
 Result<bool> Exists(const std::string& path) {
   struct stat st {};

@@ -12,26 +12,15 @@
 #include <utility>
 
 #include "core/unique_fd.h"
+#include "drivers/fs_tree.h"
 
 namespace strata::drivers::overlay {
 namespace {
 
 using Kind = archive::Change::Kind;
+using fs::ListNames;
+using fs::Lstat;
 
-Result<std::vector<std::string>> ListNames(const std::string& dir) {
-  CPtr<DIR, ::closedir> d(::opendir(dir.c_str()));
-  if (!d) return Error::FromErrno("opendir " + dir);
-  std::vector<std::string> names;
-  for (;;) {
-    errno = 0;
-    dirent* entry = ::readdir(d.get());
-    if (entry == nullptr) break;
-    std::string_view name = entry->d_name;
-    if (name != "." && name != "..") names.emplace_back(name);
-  }
-  if (errno != 0) return Error::FromErrno("readdir " + dir);
-  return names;
-}
 
 // Overlay's on-disk whiteout: a character device with device number 0/0.
 bool IsWhiteout(const struct stat& st) {
@@ -44,12 +33,6 @@ bool IsOpaque(const std::string& dir) {
   return n == 1 && value[0] == 'y';
 }
 
-// lstat that maps "missing" to false. ENOTDIR counts as missing: a parent is not a directory.
-Result<bool> Lstat(const std::string& path, struct stat& st) {
-  if (::lstat(path.c_str(), &st) == 0) return true;
-  if (errno == ENOENT || errno == ENOTDIR) return false;
-  return Error::FromErrno("stat " + path);
-}
 
 // The entry `name` as the merged view of `lowers` shows it: false when hidden or absent.
 Result<bool> LookupLower(const std::vector<std::string>& lowers, const std::string& name,
