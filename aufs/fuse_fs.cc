@@ -44,9 +44,10 @@ Caller CallerOf() {
 int Errno() { return -errno; }
 
 void* Init(fuse_conn_info* conn, fuse_config* cfg) {
-  conn->want |= conn->capable & (FUSE_CAP_SPLICE_READ | FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE |
-                                 FUSE_CAP_PARALLEL_DIROPS | FUSE_CAP_CACHE_SYMLINKS |
-                                 FUSE_CAP_READDIRPLUS | FUSE_CAP_ASYNC_READ);
+  conn->want |=
+      conn->capable & (FUSE_CAP_SPLICE_READ | FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE |
+                       FUSE_CAP_PARALLEL_DIROPS | FUSE_CAP_CACHE_SYMLINKS | FUSE_CAP_READDIRPLUS |
+                       FUSE_CAP_ASYNC_READ | FUSE_CAP_WRITEBACK_CACHE);
   conn->max_write = kMaxIoBytes;
   conn->max_readahead = kMaxIoBytes;
   cfg->use_ino = 1;
@@ -72,11 +73,17 @@ int ReadLink(const char* path, char* buf, size_t size) { return U()->ReadLink(pa
 int MakeNode(const char* path, mode_t mode, dev_t rdev) {
   return U()->MakeNode(path, mode, rdev, CallerOf());
 }
-int MakeDir(const char* path, mode_t mode) { return U()->MakeDir(path, mode | S_IFDIR, CallerOf()); }
+int MakeDir(const char* path, mode_t mode) {
+  return U()->MakeDir(path, mode | S_IFDIR, CallerOf());
+}
 int Unlink(const char* path) { return U()->Unlink(path); }
 int RemoveDir(const char* path) { return U()->RemoveDir(path); }
-int Symlink(const char* target, const char* path) { return U()->MakeSymlink(target, path, CallerOf()); }
-int Rename(const char* from, const char* to, unsigned int flags) { return U()->Rename(from, to, flags); }
+int Symlink(const char* target, const char* path) {
+  return U()->MakeSymlink(target, path, CallerOf());
+}
+int Rename(const char* from, const char* to, unsigned int flags) {
+  return U()->Rename(from, to, flags);
+}
 int Link(const char* from, const char* to) { return U()->Link(from, to); }
 
 int Chmod(const char* path, mode_t mode, fuse_file_info* fi) {
@@ -97,10 +104,24 @@ int Utimens(const char* path, const struct timespec ts[2], fuse_file_info* fi) {
   return U()->Utimens(path, ts);
 }
 
+// With the kernel's writeback cache (FUSE_CAP_WRITEBACK_CACHE: writes gather in the page cache
+// and reach the helper in large, parallel requests) the kernel may read pages of a file opened
+// write-only, and it keeps the file size itself, so O_APPEND is its job: the branch file is
+// opened read-write without O_APPEND. A write-only file the owner may not read (a user helper,
+// mode 0200) falls back to its own flags.
+int WritebackFlags(int flags) {
+  if ((flags & O_ACCMODE) == O_WRONLY) flags = (flags & ~O_ACCMODE) | O_RDWR;
+  return flags & ~O_APPEND;
+}
+
 int Open(const char* path, fuse_file_info* fi) {
   int fd;
   bool from_lower;
-  if (int r = U()->OpenFile(path, fi->flags, &fd, &from_lower); r < 0) return r;
+  int r = U()->OpenFile(path, WritebackFlags(fi->flags), &fd, &from_lower);
+  if (r == -EACCES && WritebackFlags(fi->flags) != fi->flags) {
+    r = U()->OpenFile(path, fi->flags & ~O_APPEND, &fd, &from_lower);
+  }
+  if (r < 0) return r;
   fi->fh = reinterpret_cast<uint64_t>(new FileHandle{fd, U()->inodes().Get(path)});
   fi->keep_cache = from_lower;  // read-only branches never change while mounted
   return 0;
@@ -108,7 +129,7 @@ int Open(const char* path, fuse_file_info* fi) {
 
 int Create(const char* path, mode_t mode, fuse_file_info* fi) {
   int fd;
-  if (int r = U()->Create(path, mode, fi->flags, CallerOf(), &fd); r < 0) return r;
+  if (int r = U()->Create(path, mode, WritebackFlags(fi->flags), CallerOf(), &fd); r < 0) return r;
   fi->fh = reinterpret_cast<uint64_t>(new FileHandle{fd, U()->inodes().Get(path)});
   return 0;
 }

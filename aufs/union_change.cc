@@ -87,10 +87,10 @@ int UnionFs::Rename(const std::string& from, const std::string& to, unsigned int
   return 0;
 }
 
-int UnionFs::CopyUpForChange(const std::string& path) {
+int UnionFs::CopyUpForChange(const std::string& path, off_t keep_bytes) {
   std::lock_guard lock(ns_mu_);
   Node node;
-  return CopyUpLocked(path, &node);
+  return CopyUpLocked(path, &node, keep_bytes);
 }
 
 int UnionFs::Chmod(const std::string& path, mode_t mode) {
@@ -104,7 +104,8 @@ int UnionFs::Chown(const std::string& path, uid_t uid, gid_t gid) {
 }
 
 int UnionFs::Truncate(const std::string& path, off_t size) {
-  if (int r = CopyUpForChange(path); r < 0) return r;
+  if (size < 0) return -EINVAL;
+  if (int r = CopyUpForChange(path, size); r < 0) return r;
   int fd = openat(rw_fd(), Rel(path).c_str(), O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
   if (fd < 0) return Errno();
   int r = ftruncate(fd, size) < 0 ? Errno() : 0;

@@ -89,7 +89,8 @@ class UnionFs {
   int Chown(const std::string& path, uid_t uid, gid_t gid);
   int Truncate(const std::string& path, off_t size);
   int Utimens(const std::string& path, const struct timespec ts[2]);
-  int SetXattr(const std::string& path, const char* name, const char* value, size_t size, int flags);
+  int SetXattr(const std::string& path, const char* name, const char* value, size_t size,
+               int flags);
   int RemoveXattr(const std::string& path, const char* name);
   ssize_t GetXattr(const std::string& path, const char* name, char* value, size_t size);
   ssize_t ListXattr(const std::string& path, char* list, size_t size);
@@ -112,12 +113,13 @@ class UnionFs {
   bool ExistsBelow(const Node& parent, const std::string& path);
   void Invalidate(const std::string& path);  // drops path and its subtree from the cache
   // Copies `path` up (under ns_mu_) so an attribute change can apply to the rw branch.
-  int CopyUpForChange(const std::string& path);
+  // keep_bytes: as CopyEntry's (a truncate copies only what it keeps).
+  int CopyUpForChange(const std::string& path, off_t keep_bytes = -1);
   std::string AbsolutePath(uint8_t branch, const std::string& path) const;
 
   // Namespace changes; callers hold ns_mu_.
   int CopyUpDirsLocked(const std::string& dir);
-  int CopyUpLocked(const std::string& path, Node* node);
+  int CopyUpLocked(const std::string& path, Node* node, off_t keep_bytes = -1);
   int CheckCreatableLocked(const std::string& path);
   // caller null: keep the owner (link).
   void FinishCreateLocked(const std::string& path, const Caller* caller, bool is_dir);

@@ -60,7 +60,7 @@ int UnionFs::CopyUpDirsLocked(const std::string& dir) {
   return r;
 }
 
-int UnionFs::CopyUpLocked(const std::string& path, Node* node) {
+int UnionFs::CopyUpLocked(const std::string& path, Node* node, off_t keep_bytes) {
   if (read_only_) return -EROFS;
   if (int r = Resolve(path, node); r < 0) return r;
   if (node->winner() == 0) return 0;
@@ -70,10 +70,11 @@ int UnionFs::CopyUpLocked(const std::string& path, Node* node) {
   int src = branch_fd(node->winner());
   struct stat st;
   if (fstatat(src, rel.c_str(), &st, AT_SYMLINK_NOFOLLOW) < 0) return Errno();
-  std::string tmp = RelJoin(BranchRelative(ParentPath(path)),
-                            ".wh..wh.copyup." + std::to_string(getpid()) + "." +
-                                std::to_string(++temp_counter_));
-  int r = CopyEntry(src, rel, st, rw_fd(), tmp, as_root_ ? Privilege::kRoot : Privilege::kUser);
+  std::string tmp =
+      RelJoin(BranchRelative(ParentPath(path)),
+              ".wh..wh.copyup." + std::to_string(getpid()) + "." + std::to_string(++temp_counter_));
+  int r = CopyEntry(src, rel, st, rw_fd(), tmp, as_root_ ? Privilege::kRoot : Privilege::kUser,
+                    keep_bytes);
   if (r == 0 && renameat(rw_fd(), tmp.c_str(), rw_fd(), rel.c_str()) < 0) r = Errno();
   if (r < 0) {
     (void)unlinkat(rw_fd(), tmp.c_str(), 0);  // best effort: the error is what matters
@@ -105,11 +106,13 @@ void UnionFs::FinishCreateLocked(const std::string& path, const Caller* caller, 
         (parent.st_mode & S_ISGID)) {
       gid = parent.st_gid;
     }
-    (void)fchownat(rw_fd(), rel.c_str(), caller->uid, gid, AT_SYMLINK_NOFOLLOW);  // root: cannot fail
+    // As root: cannot fail.
+    (void)fchownat(rw_fd(), rel.c_str(), caller->uid, gid, AT_SYMLINK_NOFOLLOW);
   }
   std::string wh = WhiteoutRel(path);
   if (Present(rw_fd(), wh)) {
-    if (is_dir) (void)TouchEmpty(rw_fd(), RelJoin(rel, kOpaqueName));  // reported by lookups if missing
+    // A missing marker is reported by lookups.
+    if (is_dir) (void)TouchEmpty(rw_fd(), RelJoin(rel, kOpaqueName));
     (void)unlinkat(rw_fd(), wh.c_str(), 0);  // a leftover whiteout is shadowed by the new entry
   }
   Invalidate(path);
@@ -145,7 +148,8 @@ int UnionFs::OpenFile(const std::string& path, int flags, int* fd, bool* from_lo
   if (write) {
     if (read_only_) return -EROFS;
     std::lock_guard lock(ns_mu_);
-    if (int r = CopyUpLocked(path, &node); r < 0) return r;
+    // O_TRUNC empties the file anyway: copy the metadata only.
+    if (int r = CopyUpLocked(path, &node, (flags & O_TRUNC) ? 0 : -1); r < 0) return r;
   } else if (int r = Resolve(path, &node); r < 0) {
     return r;
   }
@@ -157,10 +161,12 @@ int UnionFs::OpenFile(const std::string& path, int flags, int* fd, bool* from_lo
   return 0;
 }
 
-int UnionFs::Create(const std::string& path, mode_t mode, int flags, const Caller& caller, int* fd) {
+int UnionFs::Create(const std::string& path, mode_t mode, int flags, const Caller& caller,
+                    int* fd) {
   std::lock_guard lock(ns_mu_);
   if (int r = CheckCreatableLocked(path); r < 0) return r;
-  int f = openat(rw_fd(), Rel(path).c_str(), flags | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);
+  int f =
+      openat(rw_fd(), Rel(path).c_str(), flags | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);
   if (f < 0) return Errno();
   FinishCreateLocked(path, &caller, false);
   *fd = f;

@@ -1,7 +1,9 @@
 // strata-aufs mounted for real (root, then as nobody through fusermount3): lookup and readdir
 // merge, whiteouts and opaque directories from lower branches, copy-up keeping content, mode,
-// owner, xattrs and times, whiteouts left by unlink/rmdir, opaque mkdir, rename and link, EROFS,
-// option errors, and a SIGKILLed helper seen as ENOTCONN and cleaned with a lazy unmount.
+// owner, xattrs and times (holes kept, truncates copying only what they keep, symlink and fifo
+// xattrs), writes through the writeback cache, whiteouts left by unlink/rmdir, opaque mkdir,
+// rename and link, EROFS, option errors, and a SIGKILLed helper seen as ENOTCONN and cleaned with a
+// lazy unmount.
 #include <fcntl.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -74,7 +76,8 @@ struct stat Lstat(const std::string& path) {
 std::string Xattr(const std::string& path, const char* name) {
   char buf[256];
   ssize_t n = lgetxattr(path.c_str(), name, buf, sizeof buf);
-  return n < 0 ? "<" + std::string(strerror(errno)) + ">" : std::string(buf, static_cast<size_t>(n));
+  return n < 0 ? "<" + std::string(strerror(errno)) + ">"
+               : std::string(buf, static_cast<size_t>(n));
 }
 
 class AufsFuseTest : public ::testing::Test {
@@ -209,6 +212,97 @@ TEST_F(AufsFuseTest, CopyUpKeepsContentModeOwnerXattrsAndTimes) {
   ASSERT_EQ(chmod((mnt_ + "/a-missing").c_str(), 0600), -1);
 }
 
+TEST_F(AufsFuseTest, CopyUpKeepsHolesCopiesOnlyWhatATruncateKeepsAndSpecialFilesXattrs) {
+  // A 256 MiB file with 4 KiB of data at each end: the copy must stay sparse.
+  std::string sparse = l1_ + "/sparse";
+  {
+    int fd = open(sparse.c_str(), O_WRONLY | O_CREAT, 0644);
+    ASSERT_GE(fd, 0);
+    std::string head(4096, 'h'), tail(4096, 't');
+    ASSERT_EQ(pwrite(fd, head.data(), head.size(), 0), 4096);
+    ASSERT_EQ(pwrite(fd, tail.data(), tail.size(), (256 << 20) - 4096), 4096);
+    close(fd);
+  }
+  // A 64 MiB dense file, opened with O_TRUNC and truncated through the union.
+  Put(l1_ + "/big", std::string(64 << 20, 'b'));
+  Put(l1_ + "/cut", "0123456789");
+  ASSERT_EQ(symlink("target", (l1_ + "/link").c_str()), 0);
+  ASSERT_EQ(mkfifo((l1_ + "/fifo").c_str(), 0640), 0);
+  for (const char* name : {"/link", "/fifo"}) {
+    ASSERT_EQ(lsetxattr((l1_ + name).c_str(), "trusted.k", "t", 1, 0), 0) << name;
+  }
+  Mount(Br());
+
+  ASSERT_EQ(chmod((mnt_ + "/sparse").c_str(), 0600), 0);  // a metadata change copies up
+  struct stat us = Lstat(up_ + "/sparse");
+  EXPECT_EQ(us.st_size, 256 << 20);
+  EXPECT_LT(us.st_blocks * 512, 1 << 20) << "the copy-up filled the holes";
+  std::string got = Slurp(mnt_ + "/sparse");
+  ASSERT_EQ(got.size(), 256u << 20);
+  EXPECT_EQ(got.substr(0, 4096), std::string(4096, 'h'));
+  EXPECT_EQ(got.substr((256 << 20) - 4096), std::string(4096, 't'));
+  EXPECT_EQ(got.find_first_not_of('\0', 4096), static_cast<size_t>((256 << 20) - 4096));
+
+  {
+    int fd = open((mnt_ + "/big").c_str(), O_WRONLY | O_TRUNC);
+    ASSERT_GE(fd, 0) << strerror(errno);
+    ASSERT_EQ(write(fd, "new", 3), 3);
+    close(fd);
+  }
+  EXPECT_EQ(Slurp(mnt_ + "/big"), "new");
+  EXPECT_EQ(Lstat(l1_ + "/big").st_size, 64 << 20);  // the lower branch is untouched
+  ASSERT_EQ(truncate((mnt_ + "/cut").c_str(), 4), 0);
+  EXPECT_EQ(Slurp(up_ + "/cut"), "0123");
+  ASSERT_EQ(truncate((mnt_ + "/cut").c_str(), 6), 0);  // growing again reads zeros, not "45"
+  EXPECT_EQ(Slurp(mnt_ + "/cut"), std::string("0123\0\0", 6));
+
+  // Symlinks and fifos carry their xattrs up (through their paths: they have no fd).
+  ASSERT_EQ(lchown((mnt_ + "/link").c_str(), 7, 8), 0);
+  ASSERT_EQ(lchown((mnt_ + "/fifo").c_str(), 7, 8), 0);
+  EXPECT_EQ(Xattr(up_ + "/link", "trusted.k"), "t");
+  EXPECT_EQ(Xattr(up_ + "/fifo", "trusted.k"), "t");
+  EXPECT_TRUE(S_ISFIFO(Lstat(up_ + "/fifo").st_mode));
+  EXPECT_EQ(Lstat(up_ + "/fifo").st_mode & 07777, 0640u);
+}
+
+TEST_F(AufsFuseTest, WritesThroughTheWritebackCacheKeepAppendAndPartialPages) {
+  Put(l1_ + "/log", "one\n");
+  Put(l1_ + "/page", std::string(10000, 'p'));
+  Mount(Br());
+  // O_APPEND from two opens: the kernel keeps the size, so each write lands at the end.
+  for (const char* line : {"two\n", "three\n"}) {
+    int fd = open((mnt_ + "/log").c_str(), O_WRONLY | O_APPEND);
+    ASSERT_GE(fd, 0) << strerror(errno);
+    ASSERT_EQ(write(fd, line, strlen(line)), static_cast<ssize_t>(strlen(line)));
+    close(fd);
+  }
+  EXPECT_EQ(Slurp(mnt_ + "/log"), "one\ntwo\nthree\n");
+  // A write-only open writing into the middle of a page: the rest of the page survives (the
+  // kernel reads it through a handle opened write-only).
+  {
+    int fd = open((mnt_ + "/page").c_str(), O_WRONLY);
+    ASSERT_GE(fd, 0) << strerror(errno);
+    ASSERT_EQ(pwrite(fd, "XY", 2, 5000), 2);
+    ASSERT_EQ(fsync(fd), 0);
+    close(fd);
+  }
+  std::string want(10000, 'p');
+  want.replace(5000, 2, "XY");
+  EXPECT_EQ(Slurp(up_ + "/page"), want);
+  EXPECT_EQ(Slurp(mnt_ + "/page"), want);
+  // A new file written in 1 MiB pieces and fsynced is all in the rw branch.
+  {
+    int fd = open((mnt_ + "/new").c_str(), O_WRONLY | O_CREAT | O_EXCL, 0644);
+    ASSERT_GE(fd, 0) << strerror(errno);
+    std::string chunk(1 << 20, 'n');
+    for (int i = 0; i < 8; ++i) ASSERT_EQ(write(fd, chunk.data(), chunk.size()), 1 << 20);
+    ASSERT_EQ(fsync(fd), 0);
+    close(fd);
+  }
+  EXPECT_EQ(Lstat(up_ + "/new").st_size, 8 << 20);
+  EXPECT_EQ(Lstat(mnt_ + "/new").st_size, 8 << 20);
+}
+
 TEST_F(AufsFuseTest, UnlinkAndRmdirLeaveWhiteoutsOnlyWhenNeeded) {
   Populate();
   Mount(Br());
@@ -296,7 +390,8 @@ TEST_F(AufsFuseTest, BadOptionsNameTheProblemAndMountNothing) {
     std::string opts;
     std::string message;
   } cases[] = {
-      {"br=" + up_ + "=rw:" + root_ + "/missing=ro", "branch 2 \"" + root_ + "/missing\": No such file"},
+      {"br=" + up_ + "=rw:" + root_ + "/missing=ro",
+       "branch 2 \"" + root_ + "/missing\": No such file"},
       {"br=" + up_ + "=rw:" + l1_ + "=rw", "a second rw branch"},
       {"br=" + l1_ + "=ro:" + up_ + "=rw", "rw branch not first"},
       {"br=" + up_ + "=rw:" + l1_ + "=rx", "unknown mode \"rx\""},
@@ -392,9 +487,8 @@ TEST_F(AufsFuseTest, NonRootBasicFlow) {
   ASSERT_EQ(setxattr((l2_ + "/only2").c_str(), "user.k", "v", 1, 0), 0);
   auto r0 = RunCommand({"chown", "-R", "65534:65534", root_});
   ASSERT_EQ(r0.exit_code, 0) << r0.err;
-  std::string script =
-      "set -e; cd " + root_ + "\n" + AufsBinary() + " -o " + Br() + " mnt\n" +
-      R"(cat mnt/a; echo
+  std::string script = "set -e; cd " + root_ + "\n" + AufsBinary() + " -o " + Br() + " mnt\n" +
+                       R"(cat mnt/a; echo
 LC_ALL=C ls mnt | tr '\n' ' '; echo
 echo more >> mnt/only2
 cat up/only2
