@@ -65,3 +65,6 @@ strata_add_vm_test(vm_store_concurrent_open
 # kernel has the unified hierarchy only.
 strata_add_vm_test(vm_runtime_cgroup_v2
   ${CMAKE_CURRENT_LIST_DIR}/runtime_v2_test.sh $<TARGET_FILE:strata_host_tests>)
+
+# strata-aufs and the aufs driver on the VM's kernel (another FUSE than the host's).
+strata_add_vm_test(vm_aufs ${CMAKE_CURRENT_LIST_DIR}/aufs_vm_test.sh $<TARGET_FILE:strata_host_tests>)
