@@ -157,7 +157,6 @@ int WriteBuf(const char*, fuse_bufvec* buf, off_t off, fuse_file_info* fi) {
 int StatFs(const char*, struct statvfs* st) {
   return fstatvfs(U()->branch_fd(0), st) < 0 ? Errno() : 0;
 }
-int Flush(const char*, fuse_file_info*) { return 0; }
 int Release(const char*, fuse_file_info* fi) {
   FileHandle* h = FH(fi);
   close(h->fd);
@@ -264,7 +263,9 @@ fuse_operations MakeOperations() {
   ops.read_buf = ReadBuf;
   ops.write_buf = WriteBuf;
   ops.statfs = StatFs;
-  ops.flush = Flush;
+  // No flush: every close(2) would cost a round trip for nothing (writes go straight to the
+  // branch file; dirty writeback-cache pages are written before the kernel would send FLUSH).
+  // libfuse answers ENOSYS once and the kernel stops sending it.
   ops.release = Release;
   ops.fsync = Fsync;
   ops.setxattr = SetXattr;
