@@ -33,6 +33,7 @@ std::string WhiteoutRel(const std::string& path) {
 // opaque first. RENAME_EXCHANGE and RENAME_WHITEOUT are not supported (EINVAL).
 int UnionFs::Rename(const std::string& from, const std::string& to, unsigned int flags) {
   if (flags & ~static_cast<unsigned int>(RENAME_NOREPLACE)) return -EINVAL;
+  PreCopyUp(from);
   std::lock_guard lock(ns_mu_);
   if (read_only_) return -EROFS;
   if (IsInternalName(BaseName(to))) return -EPERM;
@@ -87,25 +88,19 @@ int UnionFs::Rename(const std::string& from, const std::string& to, unsigned int
   return 0;
 }
 
-int UnionFs::CopyUpForChange(const std::string& path, off_t keep_bytes) {
-  std::lock_guard lock(ns_mu_);
-  Node node;
-  return CopyUpLocked(path, &node, keep_bytes);
-}
-
 int UnionFs::Chmod(const std::string& path, mode_t mode) {
-  if (int r = CopyUpForChange(path); r < 0) return r;
+  if (int r = CopyUp(path); r < 0) return r;
   return fchmodat(rw_fd(), Rel(path).c_str(), mode & 07777, 0) < 0 ? Errno() : 0;
 }
 
 int UnionFs::Chown(const std::string& path, uid_t uid, gid_t gid) {
-  if (int r = CopyUpForChange(path); r < 0) return r;
+  if (int r = CopyUp(path); r < 0) return r;
   return fchownat(rw_fd(), Rel(path).c_str(), uid, gid, AT_SYMLINK_NOFOLLOW) < 0 ? Errno() : 0;
 }
 
 int UnionFs::Truncate(const std::string& path, off_t size) {
   if (size < 0) return -EINVAL;
-  if (int r = CopyUpForChange(path, size); r < 0) return r;
+  if (int r = CopyUp(path, size); r < 0) return r;
   int fd = openat(rw_fd(), Rel(path).c_str(), O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
   if (fd < 0) return Errno();
   int r = ftruncate(fd, size) < 0 ? Errno() : 0;
@@ -114,18 +109,18 @@ int UnionFs::Truncate(const std::string& path, off_t size) {
 }
 
 int UnionFs::Utimens(const std::string& path, const struct timespec ts[2]) {
-  if (int r = CopyUpForChange(path); r < 0) return r;
+  if (int r = CopyUp(path); r < 0) return r;
   return utimensat(rw_fd(), Rel(path).c_str(), ts, AT_SYMLINK_NOFOLLOW) < 0 ? Errno() : 0;
 }
 
 int UnionFs::SetXattr(const std::string& path, const char* name, const char* value, size_t size,
                       int flags) {
-  if (int r = CopyUpForChange(path); r < 0) return r;
+  if (int r = CopyUp(path); r < 0) return r;
   return lsetxattr(AbsolutePath(0, path).c_str(), name, value, size, flags) < 0 ? Errno() : 0;
 }
 
 int UnionFs::RemoveXattr(const std::string& path, const char* name) {
-  if (int r = CopyUpForChange(path); r < 0) return r;
+  if (int r = CopyUp(path); r < 0) return r;
   return lremovexattr(AbsolutePath(0, path).c_str(), name) < 0 ? Errno() : 0;
 }
 

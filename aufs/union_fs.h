@@ -8,6 +8,9 @@
 // Thread-safety: every method may be called from any libfuse worker thread. Reads take no lock
 // except the resolution cache's shared lock; every namespace change (create, copy-up, unlink,
 // rename, ...) runs under one mutex, so copy-up and whiteout placement never race each other.
+// The one slow step, copying a regular file's content up, runs outside that mutex (into an
+// internal temporary name; concurrent copy-ups of the same path wait for the first), so a large
+// copy-up does not stall every other change in the union.
 //
 // Syscalls: this helper talks to the kernel directly (openat, copy_file_range, *xattr, renameat2)
 // rather than through core/sys: it is a separate executable whose whole job is those syscalls,
@@ -18,10 +21,12 @@
 #include <sys/types.h>
 
 #include <atomic>
+#include <condition_variable>
 #include <cstdint>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <shared_mutex>
 #include <string>
 #include <vector>
@@ -112,9 +117,13 @@ class UnionFs {
   // removing the rw entry would let a lower one show (so a whiteout is needed).
   bool ExistsBelow(const Node& parent, const std::string& path);
   void Invalidate(const std::string& path);  // drops path and its subtree from the cache
-  // Copies `path` up (under ns_mu_) so an attribute change can apply to the rw branch.
-  // keep_bytes: as CopyEntry's (a truncate copies only what it keeps).
-  int CopyUpForChange(const std::string& path, off_t keep_bytes = -1);
+  // Copies `path` up so a change can apply to the rw branch; a regular file's content is copied
+  // without holding ns_mu_ (see the top). keep_bytes: as CopyEntry's (a truncate copies only
+  // what it keeps).
+  int CopyUp(const std::string& path, off_t keep_bytes = -1);
+  // Before a rename or link, which copy a lower file up under ns_mu_: the content goes up
+  // first without it, so the locked copy-up finds it done.
+  void PreCopyUp(const std::string& path);
   std::string AbsolutePath(uint8_t branch, const std::string& path) const;
 
   // Namespace changes; callers hold ns_mu_.
@@ -137,7 +146,9 @@ class UnionFs {
   std::atomic<uint64_t> generation_{0};  // bumped by Invalidate; stale resolutions are not cached
 
   std::mutex ns_mu_;
-  uint64_t temp_counter_ = 0;  // copy-up temporaries, under ns_mu_
+  uint64_t temp_counter_ = 0;                   // copy-up temporaries, under ns_mu_
+  std::set<std::string, std::less<>> copying_;  // paths whose content is being copied up
+  std::condition_variable copy_done_;           // signalled when one leaves copying_
 };
 
 }  // namespace strata::aufs

@@ -84,6 +84,56 @@ int UnionFs::CopyUpLocked(const std::string& path, Node* node, off_t keep_bytes)
   return Resolve(path, node);
 }
 
+int UnionFs::CopyUp(const std::string& path, off_t keep_bytes) {
+  if (read_only_) return -EROFS;
+  std::unique_lock lock(ns_mu_);
+  Node node;
+  struct stat st;
+  std::string rel = Rel(path);
+  for (;;) {
+    if (int r = Resolve(path, &node); r < 0) return r;
+    if (node.winner() == 0) return 0;
+    if (fstatat(branch_fd(node.winner()), rel.c_str(), &st, AT_SYMLINK_NOFOLLOW) < 0)
+      return Errno();
+    if (!S_ISREG(st.st_mode)) return CopyUpLocked(path, &node, keep_bytes);  // no content: quick
+    if (!copying_.contains(path)) break;
+    copy_done_.wait(lock);  // another request is copying it: use its copy
+  }
+  if (int r = CopyUpDirsLocked(std::string(ParentPath(path))); r < 0) return r;
+  uint8_t src = node.winner();
+  std::string tmp =
+      RelJoin(BranchRelative(ParentPath(path)),
+              ".wh..wh.copyup." + std::to_string(getpid()) + "." + std::to_string(++temp_counter_));
+  copying_.insert(path);
+  lock.unlock();
+  // The parent cannot move or go meanwhile: it exists in a lower branch (rename answers EXDEV)
+  // and holds this file (rmdir answers ENOTEMPTY).
+  int r = CopyEntry(branch_fd(src), rel, st, rw_fd(), tmp,
+                    as_root_ ? Privilege::kRoot : Privilege::kUser, keep_bytes);
+  lock.lock();
+  copying_.erase(path);
+  copy_done_.notify_all();
+  // What happened to the path meanwhile decides: still the lower file, the copy goes in; removed
+  // (whiteout) or replaced in the rw branch, the copy is dropped, as if it had come first.
+  Node now;
+  int rr = r < 0 ? r : Resolve(path, &now);
+  if (rr == 0 && now.winner() == src) {
+    if (renameat(rw_fd(), tmp.c_str(), rw_fd(), rel.c_str()) == 0) {
+      Invalidate(path);
+      return 0;
+    }
+    rr = Errno();
+  }
+  (void)unlinkat(rw_fd(), tmp.c_str(), 0);  // best effort: a leftover is an internal name
+  return rr;
+}
+
+void UnionFs::PreCopyUp(const std::string& path) {
+  Node node;
+  if (read_only_ || Resolve(path, &node) < 0 || node.type == EntryType::kDirectory) return;
+  (void)CopyUp(path);  // a failure shows again, and is reported, under the lock
+}
+
 int UnionFs::CheckCreatableLocked(const std::string& path) {
   if (read_only_) return -EROFS;
   if (IsInternalName(BaseName(path))) return -EPERM;  // whiteout names belong to the union
@@ -146,13 +196,10 @@ int UnionFs::OpenFile(const std::string& path, int flags, int* fd, bool* from_lo
   bool write = (flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC);
   Node node;
   if (write) {
-    if (read_only_) return -EROFS;
-    std::lock_guard lock(ns_mu_);
     // O_TRUNC empties the file anyway: copy the metadata only.
-    if (int r = CopyUpLocked(path, &node, (flags & O_TRUNC) ? 0 : -1); r < 0) return r;
-  } else if (int r = Resolve(path, &node); r < 0) {
-    return r;
+    if (int r = CopyUp(path, (flags & O_TRUNC) ? 0 : -1); r < 0) return r;
   }
+  if (int r = Resolve(path, &node); r < 0) return r;
   int f = openat(branch_fd(node.winner()), Rel(path).c_str(),
                  (flags & ~(O_CREAT | O_EXCL | O_NOCTTY)) | O_CLOEXEC | O_NOFOLLOW);
   if (f < 0) return Errno();
@@ -198,6 +245,7 @@ int UnionFs::MakeSymlink(const std::string& target, const std::string& path, con
 }
 
 int UnionFs::Link(const std::string& from, const std::string& to) {
+  PreCopyUp(from);
   std::lock_guard lock(ns_mu_);
   Node src;
   if (int r = Resolve(from, &src); r < 0) return r;

@@ -1,7 +1,8 @@
 // strata-aufs mounted for real (root, then as nobody through fusermount3): lookup and readdir
 // merge, whiteouts and opaque directories from lower branches, copy-up keeping content, mode,
 // owner, xattrs and times (holes kept, truncates copying only what they keep, symlink and fifo
-// xattrs), writes through the writeback cache, whiteouts left by unlink/rmdir, opaque mkdir,
+// xattrs, a large copy-up not stalling other changes), writes through the writeback cache,
+// whiteouts left by unlink/rmdir, opaque mkdir,
 // rename and link, EROFS, option errors, and a SIGKILLed helper seen as ENOTCONN and cleaned with a
 // lazy unmount.
 #include <fcntl.h>
@@ -263,6 +264,51 @@ TEST_F(AufsFuseTest, CopyUpKeepsHolesCopiesOnlyWhatATruncateKeepsAndSpecialFiles
   EXPECT_EQ(Xattr(up_ + "/fifo", "trusted.k"), "t");
   EXPECT_TRUE(S_ISFIFO(Lstat(up_ + "/fifo").st_mode));
   EXPECT_EQ(Lstat(up_ + "/fifo").st_mode & 07777, 0640u);
+}
+
+// A large copy-up runs outside the namespace lock: while a 256 MiB file is being copied up
+// (its internal temporary is in the rw branch), another file is created, renamed and removed.
+// Two writers of the same lower file share one copy.
+TEST_F(AufsFuseTest, LargeCopyUpDoesNotStallOtherChanges) {
+  Put(l1_ + "/d/big", std::string(256 << 20, 'b'));
+  Mount(Br());
+  auto copying = [&] {
+    if (!fs::exists(up_ + "/d")) return false;
+    for (const auto& e : fs::directory_iterator(up_ + "/d")) {
+      if (e.path().filename().string().starts_with(".wh..wh.copyup.")) return true;
+    }
+    return false;
+  };
+  std::vector<std::thread> writers;
+  std::vector<int> results(2, -1);
+  for (int i = 0; i < 2; ++i) {
+    writers.emplace_back([&, i] {
+      int fd = open((mnt_ + "/d/big").c_str(), O_WRONLY);
+      results[static_cast<size_t>(i)] = fd < 0 ? errno : 0;
+      if (fd >= 0) {
+        (void)pwrite(fd, "W", 1, 0);
+        close(fd);
+      }
+    });
+  }
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (!copying() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  ASSERT_TRUE(copying()) << "the copy-up never started";
+  Put(mnt_ + "/other", "o");
+  ASSERT_EQ(rename((mnt_ + "/other").c_str(), (mnt_ + "/moved").c_str()), 0);
+  ASSERT_EQ(mkdir((mnt_ + "/newdir").c_str(), 0755), 0);
+  bool still_copying = copying();
+  for (auto& t : writers) t.join();
+  EXPECT_TRUE(still_copying) << "creating, renaming and mkdir waited for the copy-up";
+  EXPECT_EQ(results, (std::vector<int>{0, 0}));
+  EXPECT_FALSE(copying());  // no temporary left
+  EXPECT_EQ(Lstat(up_ + "/d/big").st_size, 256 << 20);
+  std::string got = Slurp(mnt_ + "/d/big");
+  EXPECT_EQ(got.substr(0, 2), "Wb");
+  EXPECT_EQ(got.find_first_not_of('b', 1), std::string::npos);
+  EXPECT_EQ(Slurp(mnt_ + "/moved"), "o");
 }
 
 TEST_F(AufsFuseTest, WritesThroughTheWritebackCacheKeepAppendAndPartialPages) {
