@@ -2,9 +2,8 @@
 // merge, whiteouts and opaque directories from lower branches, copy-up keeping content, mode,
 // owner, xattrs and times (holes kept, truncates copying only what they keep, symlink and fifo
 // xattrs, a large copy-up not stalling other changes), writes through the writeback cache,
-// whiteouts left by unlink/rmdir, opaque mkdir,
-// rename and link, EROFS, option errors, and a SIGKILLed helper seen as ENOTCONN and cleaned with a
-// lazy unmount.
+// whiteouts left by unlink/rmdir, opaque mkdir, rename and link, EROFS, option errors, and a
+// SIGKILLed helper seen as ENOTCONN and cleaned with a lazy unmount.
 #include <fcntl.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
