@@ -2,7 +2,6 @@
 
 #include <dirent.h>
 #include <fcntl.h>
-#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -98,52 +97,6 @@ Status RemoveTree(const std::string& path) {
   return RemoveDirAt(AT_FDCWD, parent.st_dev, path.c_str(), path);
 }
 
-Status WriteFileAtomic(const std::string& path, const std::string& content) {
-  const size_t slash = path.find_last_of('/');
-  const std::string dir = slash == std::string::npos ? "" : path.substr(0, slash + 1);
-  const std::string tmp = dir + TempName(path.substr(dir.size()));
-  UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
-  if (!fd) return Error::FromErrno("create " + tmp);
-  auto cleanup = MakeGuard([&] { (void)::unlink(tmp.c_str()); });  // best effort: temp file
-  size_t done = 0;
-  while (done < content.size()) {
-    ssize_t n = ::write(fd.Get(), content.data() + done, content.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return Error::FromErrno("write " + tmp);
-    done += static_cast<size_t>(n);
-  }
-  // fsync before rename: otherwise a crash can leave the new name pointing at an empty file
-  // (delayed allocation). An empty file has no data to lose: the journal orders its creation
-  // before the rename.
-  if (!content.empty() && ::fsync(fd.Get()) != 0) return Error::FromErrno("fsync " + tmp);
-  if (::rename(tmp.c_str(), path.c_str()) != 0) return Error::FromErrno("rename to " + path);
-  cleanup.Release();
-  return Ok();
-}
-
-std::string RandomHex(size_t n) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string bytes((n + 1) / 2, '\0');
-  size_t got = 0;
-  while (got < bytes.size()) {
-    ssize_t r = ::getrandom(bytes.data() + got, bytes.size() - got, 0);
-    if (r < 0 && errno == EINTR) continue;
-    if (r < 0) {  // cannot happen after boot; fall back to something unique enough for names
-      bytes.assign(bytes.size(), static_cast<char>(::getpid() ^ ::time(nullptr)));
-      break;
-    }
-    got += static_cast<size_t>(r);
-  }
-  std::string out;
-  for (char c : bytes) {
-    const auto b = static_cast<unsigned char>(c);
-    out += kHex[b >> 4];
-    out += kHex[b & 0xf];
-  }
-  out.resize(n);
-  return out;
-}
-
 bool IsNonEmptyDir(const std::string& path) {
   DirPtr dir(::opendir(path.c_str()));
   if (!dir) return false;
@@ -186,9 +139,6 @@ size_t CollectLeftovers(const std::string& dir, std::chrono::seconds min_age) {
   return removed;
 }
 
-std::string TempName(const std::string& id) {
-  return std::string(kTempPrefix) + id + "-" + RandomHex(12);
-}
 std::string RemovingName(const std::string& id) { return std::string(kRemovingPrefix) + id; }
 
 Status ValidateLayerId(const std::string& id) {

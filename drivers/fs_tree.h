@@ -13,8 +13,10 @@
 #include <string_view>
 #include <vector>
 
+#include "core/random_id.h"
 #include "core/read_file.h"
 #include "core/result.h"
+#include "core/write_file.h"
 
 namespace strata::drivers::fs {
 
@@ -36,15 +38,14 @@ Result<CopyStats> CopyTree(const std::string& src, const std::string& dst);
 // re-resolution per entry). A missing `path` is success (idempotent).
 Status RemoveTree(const std::string& path);
 
-// Writes `content` to `path` atomically: a temp file in the same directory, fsync (skipped for
-// empty content), rename. A reader sees the old content or the new, never a torn one.
-Status WriteFileAtomic(const std::string& path, const std::string& content);
+// Atomic whole-file writes (core/write_file.h).
+using ::strata::WriteFileAtomic;
 
 // Reads a small file whole. ENOENT when missing (core/read_file.h).
 using ::strata::ReadFile;
 
-// `n` random lowercase hex characters from getrandom(2), for temp names.
-std::string RandomHex(size_t n);
+// `n` random lowercase hex characters, for temp names (core/random_id.h).
+using ::strata::RandomHex;
 
 // The names in `dir`, without "." and "..", in readdir order. Errors name the dir.
 Result<std::vector<std::string>> ListNames(const std::string& dir);
@@ -60,7 +61,7 @@ Status MakeDir(const std::string& path, unsigned mode);
 
 // The driver's private names. Layer ids never start with '.', '_' or '-' (ValidateLayerId; the
 // LayerStore accepts [a-zA-Z0-9][a-zA-Z0-9_.-]*), so these can never collide with a layer.
-inline constexpr std::string_view kTempPrefix = ".tmp-";
+using ::strata::kTempPrefix;  // core/write_file.h: WriteFileAtomic's temp files use it too
 inline constexpr std::string_view kRemovingPrefix = ".removing-";
 
 // Deletes crash leftovers directly under `dir`: entries named ".removing-*" (a Remove was
@@ -69,8 +70,8 @@ inline constexpr std::string_view kRemovingPrefix = ".removing-";
 // in another process right now). Best effort: returns how many were removed.
 size_t CollectLeftovers(const std::string& dir, std::chrono::seconds min_age);
 
-// A temp sibling name for something being created: ".tmp-<name>-<12 hex>".
-std::string TempName(const std::string& name);
+// A temp sibling name for something being created: ".tmp-<name>-<12 hex>" (core/write_file.h).
+using ::strata::TempName;
 // The name a layer is renamed to before deletion: ".removing-<id>".
 std::string RemovingName(const std::string& id);
 

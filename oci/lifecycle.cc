@@ -224,8 +224,8 @@ Result<int> Launch(const Globals& g, const LaunchOptions& o, Mode mode) {
     STRATA_ASSIGN_OR_RETURN(runtime::ProcStat st, runtime::ReadProcStat(pid));
     state.start_time = st.start_time;
     if (config.oom_score_adj) {
-      STRATA_TRY(WriteFileAtomic("/proc/" + std::to_string(pid) + "/oom_score_adj",
-                                 std::to_string(*config.oom_score_adj)));
+      STRATA_TRY(WriteFile("/proc/" + std::to_string(pid) + "/oom_score_adj",
+                           std::to_string(*config.oom_score_adj)));
     }
     const std::string json = StateJson(state, ContainerStatus::kCreating);
     STRATA_TRY(RunHooks(config.hooks.prestart, json, "hooks.prestart"));

@@ -1,5 +1,6 @@
 #include "oci/state.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -9,6 +10,8 @@
 #include <cstdio>
 #include <ctime>
 #include <nlohmann/json.hpp>
+#include <string_view>
+#include <vector>
 
 #include "core/read_file.h"
 #include "core/unique_fd.h"
@@ -63,32 +66,18 @@ const char* StatusName(ContainerStatus s) {
 std::string StateDir(const std::string& root, const std::string& id) { return root + "/" + id; }
 
 Status RemoveStateDir(const std::string& dir) {
-  for (const char* name : {kStateFile, kExecFifo, "state.json.tmp"}) {
+  std::vector<std::string> names = {kStateFile, kExecFifo};
+  if (DIR* d = ::opendir(dir.c_str())) {  // a state.json temp file a crash left (WriteFileAtomic)
+    while (dirent* e = ::readdir(d)) {
+      if (std::string_view(e->d_name).starts_with(kTempPrefix)) names.emplace_back(e->d_name);
+    }
+    ::closedir(d);
+  }
+  for (const std::string& name : names) {
     const std::string path = dir + "/" + name;
     if (::unlink(path.c_str()) < 0 && errno != ENOENT) return Error::FromErrno("unlink " + path);
   }
   if (::rmdir(dir.c_str()) < 0 && errno != ENOENT) return Error::FromErrno("rmdir " + dir);
-  return Ok();
-}
-
-Status WriteFileAtomic(const std::string& path, const std::string& content, mode_t mode) {
-  const std::string tmp = path + ".tmp";
-  UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode));
-  if (!fd) return Error::FromErrno("create " + tmp);
-  size_t done = 0;
-  while (done < content.size()) {
-    ssize_t n = ::write(fd.Get(), content.data() + done, content.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return Error::FromErrno("write " + tmp);
-    done += static_cast<size_t>(n);
-  }
-  if (::fsync(fd.Get()) < 0) return Error::FromErrno("fsync " + tmp);
-  fd.Reset();
-  if (::rename(tmp.c_str(), path.c_str()) < 0) {
-    Error e = Error::FromErrno("rename " + tmp + " to " + path);
-    (void)::unlink(tmp.c_str());  // best effort: the temp file is ours
-    return e;
-  }
   return Ok();
 }
 

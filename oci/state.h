@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "core/result.h"
+#include "core/write_file.h"
 #include "runtime/oci_spec.h"
 
 namespace strata::oci {
@@ -44,9 +45,6 @@ const char* StatusName(ContainerStatus s);
 std::string StateDir(const std::string& root, const std::string& id);
 // Removes the state dir and the files strata-oci puts there. ENOENT counts as removed.
 Status RemoveStateDir(const std::string& dir);
-
-// Atomically (temp file, fsync, rename) writes `content` to `path` with `mode`.
-Status WriteFileAtomic(const std::string& path, const std::string& content, mode_t mode = 0644);
 
 Status SaveState(const std::string& dir, const ContainerState& state);
 // ENOENT "container \"ID\" does not exist" when there is no state.json; EINVAL for a corrupt one.

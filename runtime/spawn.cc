@@ -13,6 +13,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/write_file.h"
 #include "runtime/capabilities.h"
 #include "runtime/linux_child.h"
 #include "runtime/rootfs.h"
@@ -24,11 +25,10 @@
 namespace strata::runtime {
 namespace {
 
-constexpr uint64_t kClonePidfd = 0x1000;               // CLONE_PIDFD
-constexpr uint64_t kCloneIntoCgroup = 0x200000000ULL;  // CLONE_INTO_CGROUP
+constexpr uint64_t kClonePidfd = 0x1000;                     // CLONE_PIDFD
+constexpr uint64_t kCloneIntoCgroup = 0x200000000ULL;        // CLONE_INTO_CGROUP
 constexpr idtype_t kPidfdIdType = static_cast<idtype_t>(3);  // P_PIDFD
-constexpr const char* kDefaultPath =
-    "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+constexpr const char* kDefaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 // The highest capability this kernel knows, read once per process.
 int CapLast() {
@@ -73,15 +73,6 @@ uint64_t NamespaceFlags(const Namespaces& ns) {
   return flags;  // the cgroup namespace is unshared by the child once it is in its cgroup
 }
 
-Status WriteFile(const std::string& path, const std::string& content) {
-  UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CLOEXEC));
-  if (!fd.valid()) return Error::FromErrno("open " + path);
-  ssize_t n = ::write(fd.Get(), content.data(), content.size());
-  if (n < 0) return Error::FromErrno("write " + path);
-  if (static_cast<size_t>(n) != content.size()) return Error(EIO, "write " + path + ": short write");
-  return Ok();
-}
-
 std::string IdMapText(const std::vector<IdMap>& map) {
   std::string text;
   for (const IdMap& m : map) {
@@ -124,8 +115,8 @@ void FillChildPlan(const ContainerSpec& spec, const SpawnOptions& options, const
                    const std::vector<std::string>& candidates, internal::ChildPlan& plan) {
   plan.mount_ns = spec.namespaces.mount;
   plan.user_ns = spec.namespaces.user;
-  plan.root_propagation = (spec.rootfs_propagation & kMsSlave) ? (kMsRec | kMsSlave)
-                                                                : (kMsRec | kMsPrivate);
+  plan.root_propagation =
+      (spec.rootfs_propagation & kMsSlave) ? (kMsRec | kMsSlave) : (kMsRec | kMsPrivate);
   plan.rootfs = spec.rootfs.c_str();
   plan.root_switch = options.root_switch == RootSwitch::kMoveChroot
                          ? internal::RootSwitchMode::kMoveChroot
@@ -285,7 +276,8 @@ pid_t Container::Release() {
 }
 
 Status Container::Kill(int sig) {
-  if (reaped_) return Error(ESRCH, "kill container pid " + std::to_string(pid_) + ": already reaped");
+  if (reaped_)
+    return Error(ESRCH, "kill container pid " + std::to_string(pid_) + ": already reaped");
   if (::syscall(SYS_pidfd_send_signal, pidfd_.Get(), sig, nullptr, 0) < 0) {
     return Error::FromErrno("kill container pid " + std::to_string(pid_));
   }

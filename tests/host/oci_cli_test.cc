@@ -185,6 +185,15 @@ TEST_F(OciCliTest, RunPassesExitCodesAndCleansUp) {
   EXPECT_FALSE(AnyCgroupLeft("oci-run-3"));
 }
 
+TEST_F(OciCliTest, OomScoreAdjIsApplied) {
+  json config = BaseConfig({"cat", "/proc/self/oom_score_adj"});
+  config["process"]["oomScoreAdj"] = 123;
+  WriteConfig(config);
+  auto r = Launch("run", "oci-oom-adj");
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "123\n");
+}
+
 TEST_F(OciCliTest, RunOfAKilledPayloadExits137) {
   WriteConfig(BaseConfig({"sleep", "30"}));
   ids_.push_back("oci-run-kill");
