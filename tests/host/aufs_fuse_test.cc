@@ -85,7 +85,7 @@ class AufsFuseTest : public ::testing::Test {
   void SetUp() override {
     if (geteuid() != 0) GTEST_SKIP() << "needs root (the non-root flow runs via setpriv)";
     ASSERT_TRUE(fs::exists(AufsBinary())) << AufsBinary();
-    char tmpl[] = "/tmp/strata-aufs-test-XXXXXX";
+    char tmpl[] = "/var/tmp/strata-aufs-test-XXXXXX";
     ASSERT_NE(mkdtemp(tmpl), nullptr);
     root_ = tmpl;
     chmod(root_.c_str(), 0755);
