@@ -357,11 +357,18 @@ TEST_F(VolLoopBackendTest, DestroyDetachesLeftoverDevices) {
   VolumeRecord v = Record("v", Filesystem::kExt4, 32 * kMiB);
   auto ref = backend_->Create(v);
   ASSERT_TRUE(ref.ok()) << ref.error().message();
-  auto index = sys::LinuxLoop().GetFree();
-  ASSERT_TRUE(index.ok());
   sys::LoopConfig persistent;
   persistent.autoclear = sys::LoopAutoclear::kNever;
-  ASSERT_TRUE(sys::LinuxLoop().Configure(*index, *ref, persistent).ok());
+  // Tests run in parallel: another one may take the free device between GetFree and Configure.
+  Result<int> index = Error(EBUSY, "no attempt");
+  Result<UniqueFd> configured = Error(EBUSY, "no attempt");
+  for (int attempt = 0; attempt < 20 && !configured.ok(); ++attempt) {
+    index = sys::LinuxLoop().GetFree();
+    ASSERT_TRUE(index.ok()) << index.error().message();
+    configured = sys::LinuxLoop().Configure(*index, *ref, persistent);
+  }
+  ASSERT_TRUE(configured.ok()) << configured.error().message();
+  configured->Reset();  // as the crashed tool's: the binding stays (no autoclear), no fd open
   ASSERT_TRUE(sys::LinuxLoop().FindByBackingFile(*ref).ok());
   auto stage = backend_->Activate(v);  // reuses the bound device
   ASSERT_TRUE(stage.ok()) << stage.error().message();
