@@ -197,11 +197,16 @@ Status LayerStore::RollBack(const std::string& id) {
   return DeleteRecord(id).Wrap("roll back layer " + id);
 }
 
-// A count whose mount is gone (reboot, manual umount) is reset; the next Mount remounts.
+// A count whose mount is gone (reboot, manual umount, a FUSE helper that died) is reset; the
+// next Mount remounts. The driver's Unmount runs first (it is idempotent): it clears what such
+// a mount leaves behind, like a dead helper's mount that answers ENOTCONN, which `layer umount`
+// would otherwise leave in place until the next Mount or Remove.
 Status LayerStore::Reconcile(Row& row) {
   if (row.record.mount_count == 0) return Ok();
   STRATA_ASSIGN_OR_RETURN(bool mounted, driver_.IsMounted(row.record.id));
   if (mounted) return Ok();
+  STRATA_TRY_CTX(driver_.Unmount(row.record.id),
+                 "clean the vanished mount of layer " + row.record.id);
   STRATA_TRY(SetMount(row.record.id, 0, ""));
   row.record.mount_count = 0;
   row.mount_path.clear();

@@ -116,6 +116,8 @@ class AufsDriver final : public Driver {
   // The mount at mnt/<id>, if any, and whether it is a dead helper's (ENOTCONN).
   Result<std::optional<sys::MountEntry>> MountAt(const std::string& id);
   bool IsStale(const sys::MountEntry& entry) const;
+  // Lazily unmounts mnt/<id> (which also clears a dead helper's mount).
+  Status Detach(const std::string& id);
   Status MountBranches(const std::string& id, const std::vector<std::string>& branches,
                        BranchAccess access);
 
@@ -214,6 +216,23 @@ Result<std::optional<sys::MountEntry>> AufsDriver::MountAt(const std::string& id
   return found;
 }
 
+Status AufsDriver::Detach(const std::string& id) {
+  const std::string mnt = MntDir(id);
+  Status status = mounts_.Unmount(mnt, sys::kMntDetach);
+  if (status.ok() || status.error().code() != EPERM ||
+      mounter_.kind == AufsMounter::Kind::kKernel) {
+    return status;
+  }
+  // Not root (rootless layers): only the setuid fusermount3 may unmount the user's own FUSE
+  // mount. umount2 says EPERM before it looks whether anything is mounted there, so look first.
+  STRATA_ASSIGN_OR_RETURN(auto existing, MountAt(id));
+  if (!existing) return Error(EINVAL, "umount " + mnt + ": not mounted");  // as umount2 would
+  if (existing->fs_type != kHelperFsType) return status;
+  auto ran = RunProgramOk({"fusermount3", "-u", "-z", mnt});
+  if (!ran.ok()) return std::move(ran).error();
+  return Ok();
+}
+
 Status AufsDriver::MountBranches(const std::string& id, const std::vector<std::string>& branches,
                                  BranchAccess access) {
   const std::string mnt = MntDir(id);
@@ -252,7 +271,7 @@ Result<std::string> AufsDriver::Mount(const std::string& id) {
   if (existing) {
     if (!IsStale(*existing)) return mnt;
     // The helper died: detach its dead mount and mount afresh.
-    STRATA_TRY_CTX(mounts_.Unmount(mnt, sys::kMntDetach), what + ": clean stale mount");
+    STRATA_TRY_CTX(Detach(id), what + ": clean stale mount");
   }
   STRATA_ASSIGN_OR_RETURN_CTX(bool has_children, HasChildren(id), what);
   // A parent's branch must not change under its children: mount it read-only.
@@ -271,7 +290,7 @@ Status AufsDriver::Unmount(const std::string& id) {
   const std::string mnt = MntDir(id);
   if (!IsDir(mnt) && ::access(mnt.c_str(), F_OK) != 0 && errno != ENOTCONN) return Ok();
   // A lazy unmount also clears a dead helper's mount (which answers ENOTCONN to anything else).
-  Status status = mounts_.Unmount(mnt, sys::kMntDetach);
+  Status status = Detach(id);
   if (!status.ok() && status.error().code() != EINVAL && status.error().code() != ENOENT) {
     return std::move(status).Wrap(what);
   }

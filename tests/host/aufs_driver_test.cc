@@ -1,7 +1,7 @@
 // The aufs driver with the strata-aufs FUSE helper, for real (root): the Docker-aufs layout on
 // disk, writes through the union landing in diff/<id> with .wh. whiteouts, a SIGKILLed helper
-// detected (IsMounted false) and cleaned by Unmount and by a later Mount, and a missing helper
-// giving EOPNOTSUPP naming it.
+// detected (IsMounted false) and cleaned by Unmount and by a later Mount, a missing helper
+// giving EOPNOTSUPP naming it, and rootless layers through the CLI as uid 65534.
 #include "drivers/aufs/aufs_driver.h"
 
 #include <dirent.h>
@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <sys/statfs.h>
 #include <unistd.h>
 
@@ -22,6 +23,7 @@
 #include <thread>
 
 #include "core/sys/mounts.h"
+#include "tests/support/run_command.h"
 
 namespace strata::drivers::aufs {
 namespace {
@@ -226,6 +228,64 @@ TEST_F(AufsDriverTest, MissingHelperIsNotSupportedNamingIt) {
   auto driver = NewAufsDriver(env, nullptr);
   ASSERT_FALSE(driver.ok());
   EXPECT_EQ(driver.error().code(), EOPNOTSUPP);
+}
+
+// Rootless layers: the strata CLI as uid 65534 creates layers, mounts one (strata-aufs, through
+// the setuid fusermount3), writes, lists the changes and unmounts (fusermount3 again: a user may
+// not umount2), then does the same after SIGKILLing the helper. /dev/fuse is a private 0666 node
+// in a private mount namespace, as in AufsFuseTest.NonRootBasicFlow.
+TEST_F(AufsDriverTest, RootlessLayersThroughTheCli) {
+  struct stat fm;
+  if (stat("/usr/bin/fusermount3", &fm) != 0 || !(fm.st_mode & S_ISUID) || fm.st_uid != 0) {
+    GTEST_SKIP() << "fusermount3 unusable: not setuid root";
+  }
+  ASSERT_EQ(::chmod(root_.c_str(), 0755), 0);
+  const std::string user_root = root_ + "/user";
+  ASSERT_EQ(::mkdir(user_root.c_str(), 0755), 0);
+  ASSERT_EQ(::chown(user_root.c_str(), 65534, 65534), 0);
+  const std::string script = "set -e\nR=" + user_root + "\nS=\"" + std::string(STRATA_BINARY) +
+                             " --root $R --driver aufs\"\n" + R"($S layer create base
+$S layer create --rw -p base top
+m=$($S layer mount top)
+echo hi >"$m/file"
+$S layer changes top
+ours() { awk -v m="$m" '$5 == m && / - fuse.strata-aufs /' /proc/self/mountinfo | wc -l; }
+ours
+$S layer umount top
+ours
+m=$($S layer mount top)
+cat "$m/file"
+pkill -KILL -f "br_file=$R/"
+while stat -f "$m" >/dev/null 2>&1; do sleep 0.05; done
+$S layer umount top
+ours
+$S layer rm top base
+echo done
+)";
+  constexpr int kSetupFailed = 77;
+  const std::string dev = root_ + "/fuse-dev";
+  ASSERT_EQ(::mkdir(dev.c_str(), 0755), 0);
+  const std::string setup =
+      "mount -t tmpfs -o size=64k,mode=0755,nosuid,noexec strata-fuse-dev " + dev +
+      " && mknod -m 0666 " + dev + "/fuse c 10 229 && mount --bind " + dev +
+      "/fuse /dev/fuse || exit " + std::to_string(kSetupFailed) +
+      "\nexec setpriv --reuid=65534 --regid=65534 --clear-groups sh -c \"$1\"";
+  auto r = testing::RunCommand({"unshare", "--mount", "--propagation", "private", "sh", "-c", setup,
+                                "strata-aufs-rootless", script});
+  if (r.exit_code == kSetupFailed || (r.exit_code != 0 && r.err.rfind("unshare:", 0) == 0)) {
+    GTEST_SKIP() << "no private mount namespace with a 0666 /dev/fuse here: " << r.err;
+  }
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_EQ(r.out,
+            "base\n"
+            "top\n"
+            "A /file\n"
+            "1\n"
+            "0\n"
+            "hi\n"
+            "0\n"
+            "done\n");
+  EXPECT_FALSE(fs::exists(user_root + "/aufs/diff/top"));
 }
 
 }  // namespace
