@@ -157,7 +157,7 @@ Status TreeWriter::WriteDirectory(archive_entry* entry, int parent_fd, const std
     }
   }
   STRATA_ASSIGN_OR_RETURN(int dir_fd, ResolveParent(path));
-  if (fchown(dir_fd, archive_entry_uid(entry), archive_entry_gid(entry)) != 0) {
+  if (fchown(dir_fd, archive_entry_uid(entry), archive_entry_gid(entry)) != 0 && !RefusedToUser()) {
     return SyscallError("chown", path);
   }
   DirFixup fixup{archive_entry_perm(entry), {}};

@@ -86,6 +86,11 @@ class TreeWriter {
 };
 
 // Metadata setters shared by TreeWriter's object writers; `fd` is open on the object itself.
+// After a failed chown or xattr set: true when errno is EPERM and this process is not root. A
+// non-root user cannot give files away or set trusted.*/security.* xattrs; the files stay the
+// user's, as GNU tar extracts for a non-root user (--no-same-owner): rootless layers.
+bool RefusedToUser();
+
 // Order matters: chown clears set-id bits and file capabilities, so owner first, then mode, then
 // xattrs (security.capability), then times.
 Status SetOwnerModeXattrsTimes(int fd, archive_entry* entry, bool need_chown, bool need_chmod);

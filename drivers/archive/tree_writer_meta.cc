@@ -16,6 +16,8 @@ constexpr char kOpaqueXattr[] = "trusted.overlay.opaque";
 
 }  // namespace
 
+bool RefusedToUser() { return errno == EPERM && geteuid() != 0; }
+
 Status SetEntryXattrs(archive_entry* entry, int fd, const std::string& proc_path) {
   const char* name;
   const void* value;
@@ -25,8 +27,11 @@ Status SetEntryXattrs(archive_entry* entry, int fd, const std::string& proc_path
     if (IsOverlayXattr(name)) continue;
     int r = fd >= 0 ? fsetxattr(fd, name, value, size, 0)
                     : lsetxattr(proc_path.c_str(), name, value, size, 0);
-    // A filesystem without xattr support (or this namespace) skips them, as docker does.
-    if (r != 0 && errno != EOPNOTSUPP) return Error::FromErrno(std::string("set xattr ") + name);
+    // A filesystem without xattr support (or this namespace) skips them, as docker does; so does
+    // a non-root user for the namespaces only root may set (trusted.*, security.*).
+    if (r != 0 && errno != EOPNOTSUPP && !RefusedToUser()) {
+      return Error::FromErrno(std::string("set xattr ") + name);
+    }
   }
   return Ok();
 }
@@ -47,7 +52,8 @@ void EntryTimes(archive_entry* entry, struct timespec times[2]) {
 }
 
 Status SetOwnerModeXattrsTimes(int fd, archive_entry* entry, bool need_chown, bool need_chmod) {
-  if (need_chown && fchown(fd, archive_entry_uid(entry), archive_entry_gid(entry)) != 0) {
+  if (need_chown && fchown(fd, archive_entry_uid(entry), archive_entry_gid(entry)) != 0 &&
+      !RefusedToUser()) {
     return Error::FromErrno("chown");
   }
   if (need_chmod && fchmod(fd, archive_entry_perm(entry)) != 0) return Error::FromErrno("chmod");
@@ -61,7 +67,8 @@ Status SetOwnerModeXattrsTimes(int fd, archive_entry* entry, bool need_chown, bo
 Status SetMetadataAt(int parent_fd, const std::string& base, archive_entry* entry) {
   const char* name = base.c_str();
   if (fchownat(parent_fd, name, archive_entry_uid(entry), archive_entry_gid(entry),
-               AT_SYMLINK_NOFOLLOW) != 0) {
+               AT_SYMLINK_NOFOLLOW) != 0 &&
+      !RefusedToUser()) {
     return Error::FromErrno("chown");
   }
   bool is_symlink = archive_entry_filetype(entry) == AE_IFLNK;
@@ -107,7 +114,8 @@ Status TreeWriter::ApplyWhiteout(const WhiteoutName& whiteout, archive_entry* en
     return Error::FromErrno("mknod whiteout \"" + whiteout.target + "\"");
   }
   if (fchownat(dir_fd, base.c_str(), archive_entry_uid(entry), archive_entry_gid(entry),
-               AT_SYMLINK_NOFOLLOW) != 0) {
+               AT_SYMLINK_NOFOLLOW) != 0 &&
+      !RefusedToUser()) {
     return Error::FromErrno("chown whiteout \"" + whiteout.target + "\"");
   }
   struct timespec times[2];

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -230,10 +231,11 @@ TEST_F(AufsDriverTest, MissingHelperIsNotSupportedNamingIt) {
   EXPECT_EQ(driver.error().code(), EOPNOTSUPP);
 }
 
-// Rootless layers: the strata CLI as uid 65534 creates layers, mounts one (strata-aufs, through
-// the setuid fusermount3), writes, lists the changes and unmounts (fusermount3 again: a user may
-// not umount2), then does the same after SIGKILLing the helper. /dev/fuse is a private 0666 node
-// in a private mount namespace, as in AufsFuseTest.NonRootBasicFlow.
+// Rootless layers: the strata CLI as uid 65534 imports a layer tar of root's files, mounts a
+// layer on it (strata-aufs, through the setuid fusermount3), writes, lists the changes and unmounts
+// (fusermount3 again: a user may not umount2), then does the same after SIGKILLing the helper.
+// /dev/fuse is a private 0666 node in a private mount namespace, as in
+// AufsFuseTest.NonRootBasicFlow.
 TEST_F(AufsDriverTest, RootlessLayersThroughTheCli) {
   struct stat fm;
   if (stat("/usr/bin/fusermount3", &fm) != 0 || !(fm.st_mode & S_ISUID) || fm.st_uid != 0) {
@@ -243,10 +245,21 @@ TEST_F(AufsDriverTest, RootlessLayersThroughTheCli) {
   const std::string user_root = root_ + "/user";
   ASSERT_EQ(::mkdir(user_root.c_str(), 0755), 0);
   ASSERT_EQ(::chown(user_root.c_str(), 65534, 65534), 0);
+  // A layer tar of root's files, one with a trusted.* xattr: a user keeps neither (the files
+  // become the user's, as GNU tar extracts them for a user), and the import still works.
+  fs::create_directories(root_ + "/src/etc");
+  Put(root_ + "/src/etc/f", "from the tar\n");
+  ASSERT_EQ(::setxattr((root_ + "/src/etc/f").c_str(), "trusted.k", "v", 1, 0), 0);
+  auto tar = testing::RunCommand({"tar", "-C", root_ + "/src", "--xattrs", "--xattrs-include=*",
+                                  "--owner=0", "--group=0", "-cf", root_ + "/layer.tar", "."});
+  ASSERT_EQ(tar.exit_code, 0) << tar.err;
+  ASSERT_EQ(::chmod((root_ + "/layer.tar").c_str(), 0644), 0);
   const std::string script = "set -e\nR=" + user_root + "\nS=\"" + std::string(STRATA_BINARY) +
-                             " --root $R --driver aufs\"\n" + R"($S layer create base
-$S layer create --rw -p base top
+                             " --root $R --driver aufs\"\n" +
+                             R"(base=$($S layer import "$R/../layer.tar")
+$S layer create --rw -p "$base" top
 m=$($S layer mount top)
+cat "$m/etc/f"
 echo hi >"$m/file"
 $S layer changes top
 ours() { awk -v m="$m" '$5 == m && / - fuse.strata-aufs /' /proc/self/mountinfo | wc -l; }
@@ -259,7 +272,7 @@ pkill -KILL -f "br_file=$R/"
 while stat -f "$m" >/dev/null 2>&1; do sleep 0.05; done
 $S layer umount top
 ours
-$S layer rm top base
+$S layer rm top "$base"
 echo done
 )";
   constexpr int kSetupFailed = 77;
@@ -277,8 +290,8 @@ echo done
   }
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
   EXPECT_EQ(r.out,
-            "base\n"
             "top\n"
+            "from the tar\n"
             "A /file\n"
             "1\n"
             "0\n"
