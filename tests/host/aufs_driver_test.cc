@@ -233,14 +233,9 @@ TEST_F(AufsDriverTest, MissingHelperIsNotSupportedNamingIt) {
 
 // Rootless layers: the strata CLI as uid 65534 imports a layer tar of root's files, mounts a
 // layer on it (strata-aufs, through the setuid fusermount3), writes, lists the changes and unmounts
-// (fusermount3 again: a user may not umount2), then does the same after SIGKILLing the helper.
-// /dev/fuse is a private 0666 node in a private mount namespace, as in
-// AufsFuseTest.NonRootBasicFlow.
+// (fusermount3 again: a user may not umount2), then does the same after SIGKILLing the helper
+// (testing::RunAsNobodyWithFuse).
 TEST_F(AufsDriverTest, RootlessLayersThroughTheCli) {
-  struct stat fm;
-  if (stat("/usr/bin/fusermount3", &fm) != 0 || !(fm.st_mode & S_ISUID) || fm.st_uid != 0) {
-    GTEST_SKIP() << "fusermount3 unusable: not setuid root";
-  }
   ASSERT_EQ(::chmod(root_.c_str(), 0755), 0);
   const std::string user_root = root_ + "/user";
   ASSERT_EQ(::mkdir(user_root.c_str(), 0755), 0);
@@ -275,19 +270,9 @@ ours
 $S layer rm top "$base"
 echo done
 )";
-  constexpr int kSetupFailed = 77;
-  const std::string dev = root_ + "/fuse-dev";
-  ASSERT_EQ(::mkdir(dev.c_str(), 0755), 0);
-  const std::string setup =
-      "mount -t tmpfs -o size=64k,mode=0755,nosuid,noexec strata-fuse-dev " + dev +
-      " && mknod -m 0666 " + dev + "/fuse c 10 229 && mount --bind " + dev +
-      "/fuse /dev/fuse || exit " + std::to_string(kSetupFailed) +
-      "\nexec setpriv --reuid=65534 --regid=65534 --clear-groups sh -c \"$1\"";
-  auto r = testing::RunCommand({"unshare", "--mount", "--propagation", "private", "sh", "-c", setup,
-                                "strata-aufs-rootless", script});
-  if (r.exit_code == kSetupFailed || (r.exit_code != 0 && r.err.rfind("unshare:", 0) == 0)) {
-    GTEST_SKIP() << "no private mount namespace with a 0666 /dev/fuse here: " << r.err;
-  }
+  std::string skip;
+  auto r = testing::RunAsNobodyWithFuse(root_, script, &skip);
+  if (!skip.empty()) GTEST_SKIP() << skip;
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
   EXPECT_EQ(r.out,
             "top\n"

@@ -515,19 +515,12 @@ TEST_F(AufsFuseTest, KilledHelperIsEnotconnAndLazilyUnmounted) {
   EXPECT_EQ(stat(mnt_.c_str(), &st), 0);
 }
 
-// The same basic flow as an unprivileged user: the mount goes through setuid fusermount3, which
-// opens /dev/fuse with the caller's rights (distributions ship it 0666; some hosts 0600). So the
-// flow runs in a private mount namespace (unshare(1): a child process) where a fresh 0666 node
-// for the same device (10:229, on a tmpfs without nodev) is bind-mounted over /dev/fuse; the
-// host's /dev/fuse and mount table are never touched, and the FUSE mount lives in that namespace.
-// Skips only when that setup itself is impossible (no CAP_SYS_ADMIN or CAP_MKNOD, say). Only this
-// test's mount point is counted: the namespace starts with a copy of the host's mounts, which
-// may hold other tests' strata-aufs mounts (ctest runs tests in parallel).
+// The same basic flow as an unprivileged user, through setuid fusermount3
+// (testing::RunAsNobodyWithFuse: a private mount namespace with its own 0666 /dev/fuse). Skips
+// only when that setup itself is impossible. Only this test's mount point is counted: the namespace
+// starts with a copy of the host's mounts, which may hold other tests' strata-aufs mounts (ctest
+// runs tests in parallel).
 TEST_F(AufsFuseTest, NonRootBasicFlow) {
-  struct stat fm;
-  if (stat("/usr/bin/fusermount3", &fm) != 0 || !(fm.st_mode & S_ISUID) || fm.st_uid != 0) {
-    GTEST_SKIP() << "fusermount3 unusable: not setuid root";
-  }
   Populate();
   ASSERT_EQ(setxattr((l2_ + "/only2").c_str(), "user.k", "v", 1, 0), 0);
   auto r0 = RunCommand({"chown", "-R", "65534:65534", root_});
@@ -551,18 +544,9 @@ fusermount3 -u mnt
 ours
 echo done
 )";
-  constexpr int kSetupFailed = 77;
-  std::string dev = root_ + "/fuse-dev";  // a tmpfs mounted here in the child namespace only
-  fs::create_directory(dev);
-  std::string setup = "mount -t tmpfs -o size=64k,mode=0755,nosuid,noexec strata-fuse-dev " + dev +
-                      " && mknod -m 0666 " + dev + "/fuse c 10 229 && mount --bind " + dev +
-                      "/fuse /dev/fuse || exit " + std::to_string(kSetupFailed) +
-                      "\nexec setpriv --reuid=65534 --regid=65534 --clear-groups sh -c \"$1\"";
-  auto r = RunCommand({"unshare", "--mount", "--propagation", "private", "sh", "-c", setup,
-                       "strata-aufs-nonroot", script});
-  if (r.exit_code == kSetupFailed || (r.exit_code != 0 && r.err.rfind("unshare:", 0) == 0)) {
-    GTEST_SKIP() << "no private mount namespace with a 0666 /dev/fuse here: " << r.err;
-  }
+  std::string skip;
+  auto r = testing::RunAsNobodyWithFuse(root_, script, &skip);
+  if (!skip.empty()) GTEST_SKIP() << skip;
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
   EXPECT_EQ(r.out,
             "l1a\n"

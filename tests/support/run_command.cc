@@ -2,9 +2,11 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <csignal>
 #include <cstring>
 
@@ -77,6 +79,33 @@ CommandResult RunStrata(const std::string& root, const std::vector<std::string>&
   std::vector<std::string> argv = {STRATA_BINARY, "--root", root};
   argv.insert(argv.end(), args.begin(), args.end());
   return RunCommand(argv, input);
+}
+
+CommandResult RunAsNobodyWithFuse(const std::string& scratch, const std::string& script,
+                                  std::string* skip_reason) {
+  skip_reason->clear();
+  struct stat fm;
+  if (::stat("/usr/bin/fusermount3", &fm) != 0 || !(fm.st_mode & S_ISUID) || fm.st_uid != 0) {
+    *skip_reason = "fusermount3 unusable: not setuid root";
+    return {};
+  }
+  constexpr int kSetupFailed = 77;
+  const std::string dev = scratch + "/fuse-dev";
+  if (::mkdir(dev.c_str(), 0755) != 0 && errno != EEXIST) {
+    *skip_reason = "mkdir " + dev + ": " + std::strerror(errno);
+    return {};
+  }
+  const std::string setup =
+      "mount -t tmpfs -o size=64k,mode=0755,nosuid,noexec strata-fuse-dev " + dev +
+      " && mknod -m 0666 " + dev + "/fuse c 10 229 && mount --bind " + dev +
+      "/fuse /dev/fuse || exit " + std::to_string(kSetupFailed) +
+      "\nexec setpriv --reuid=65534 --regid=65534 --clear-groups sh -c \"$1\"";
+  CommandResult r = RunCommand({"unshare", "--mount", "--propagation", "private", "sh", "-c", setup,
+                                "strata-nobody-fuse", script});
+  if (r.exit_code == kSetupFailed || (r.exit_code != 0 && r.err.rfind("unshare:", 0) == 0)) {
+    *skip_reason = "no private mount namespace with a 0666 /dev/fuse here: " + r.err;
+  }
+  return r;
 }
 
 }  // namespace strata::testing
