@@ -10,12 +10,11 @@
 #include <string_view>
 #include <vector>
 
+#include "aufs/branch_ops.h"
 #include "core/unique_fd.h"
 
 namespace strata::aufs {
 namespace {
-
-int Errno() { return -errno; }
 
 bool XattrCopied(std::string_view name, Privilege privilege) {
   if (privilege == Privilege::kRoot) return true;

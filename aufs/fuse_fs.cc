@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "aufs/branch_ops.h"
 #include "aufs/union_fs.h"
 
 namespace strata::aufs {
@@ -41,7 +42,6 @@ Caller CallerOf() {
   fuse_context* ctx = fuse_get_context();
   return Caller{ctx->uid, ctx->gid};
 }
-int Errno() { return -errno; }
 
 void* Init(fuse_conn_info* conn, fuse_config* cfg) {
   conn->want |=

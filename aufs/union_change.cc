@@ -7,25 +7,10 @@
 
 #include <cerrno>
 
+#include "aufs/branch_ops.h"
 #include "aufs/union_fs.h"
 
 namespace strata::aufs {
-namespace {
-
-int Errno() { return -errno; }
-std::string Rel(const std::string& path) { return std::string(BranchRelative(path)); }
-bool Present(int dir_fd, const std::string& rel) {
-  struct stat st;
-  return fstatat(dir_fd, rel.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0;
-}
-std::string WhiteoutRel(const std::string& path) {
-  std::string parent(BranchRelative(ParentPath(path)));
-  std::string wh = WhiteoutName(BaseName(path));
-  return parent == "." ? wh : parent + "/" + wh;
-}
-
-}  // namespace
-
 // Files are copied up and renamed in the rw branch. A directory is renamed only when the rw
 // branch holds all of it; one merged with lower branches gets EXDEV (as overlayfs without
 // redirect_dir), and mv/cp fall back to copy and delete. The old name gets a whiteout when a

@@ -10,29 +10,13 @@
 #include <climits>
 #include <cstdlib>
 
+#include "aufs/branch_ops.h"
 #include "aufs/copy_up.h"
 
 namespace strata::aufs {
 namespace {
 
-int Errno() { return -errno; }
-
-std::string Rel(const std::string& path) { return std::string(BranchRelative(path)); }
-
-std::string RelJoin(std::string_view parent_rel, std::string_view name) {
-  if (parent_rel == ".") return std::string(name);
-  std::string s(parent_rel);
-  s += '/';
-  s += name;
-  return s;
-}
-
 EntryType TypeOf(mode_t mode) { return S_ISDIR(mode) ? EntryType::kDirectory : EntryType::kOther; }
-
-bool Present(int dir_fd, const std::string& rel) {
-  struct stat st;
-  return fstatat(dir_fd, rel.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0;
-}
 
 uint8_t DtypeOf(mode_t mode) { return static_cast<uint8_t>((mode & S_IFMT) >> 12); }
 
@@ -51,7 +35,9 @@ Result<std::unique_ptr<UnionFs>> UnionFs::Open(const Options& options) {
       return Error::FromErrno(where + ": rw branch not writable");
     }
     for (const BranchDir& other : u->branches_) {
-      if (other.path == resolved) return Error(EINVAL, where + ": same directory as another branch");
+      if (other.path == resolved) {
+        return Error(EINVAL, where + ": same directory as another branch");
+      }
     }
     u->branches_.push_back(BranchDir{resolved, b.mode, std::move(fd)});
   }
@@ -153,9 +139,11 @@ bool UnionFs::ExistsBelow(const Node& parent, const std::string& path) {
 int UnionFs::GetAttr(const std::string& path, struct stat* st) {
   Node node;
   if (int r = Resolve(path, &node); r < 0) return r;
-  if (fstatat(branch_fd(node.winner()), Rel(path).c_str(), st, AT_SYMLINK_NOFOLLOW) < 0) return Errno();
-  st->st_ino = S_ISDIR(st->st_mode) ? inodes_.Get(path)
-                                    : inodes_.GetLinked(path, node.winner(), st->st_ino);
+  if (fstatat(branch_fd(node.winner()), Rel(path).c_str(), st, AT_SYMLINK_NOFOLLOW) < 0) {
+    return Errno();
+  }
+  st->st_ino =
+      S_ISDIR(st->st_mode) ? inodes_.Get(path) : inodes_.GetLinked(path, node.winner(), st->st_ino);
   // A merged directory's link count is not its subdirectory count plus two: report 1, "unknown",
   // so find(1) and fts do not skip subdirectories (btrfs does the same).
   if (S_ISDIR(st->st_mode)) st->st_nlink = 1;
@@ -183,7 +171,9 @@ int UnionFs::List(const std::string& path, std::vector<ListedEntry>* out) {
       uint8_t type = d->d_type;
       if (type == DT_UNKNOWN) {
         struct stat st;
-        if (fstatat(dirfd(dir), d->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0) type = DtypeOf(st.st_mode);
+        if (fstatat(dirfd(dir), d->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+          type = DtypeOf(st.st_mode);
+        }
       }
       listings[i].push_back(DirEntry{std::string(name), type, 0, d->d_ino});
     }

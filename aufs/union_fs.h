@@ -129,6 +129,8 @@ class UnionFs {
   // Namespace changes; callers hold ns_mu_.
   int CopyUpDirsLocked(const std::string& dir);
   int CopyUpLocked(const std::string& path, Node* node, off_t keep_bytes = -1);
+  // A fresh internal name beside `path` in the rw branch for a copy being built.
+  std::string CopyUpTempLocked(const std::string& path);
   int CheckCreatableLocked(const std::string& path);
   // caller null: keep the owner (link).
   void FinishCreateLocked(const std::string& path, const Caller* caller, bool is_dir);

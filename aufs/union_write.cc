@@ -14,25 +14,13 @@
 
 #include <cerrno>
 
+#include "aufs/branch_ops.h"
 #include "aufs/copy_up.h"
 #include "aufs/union_fs.h"
 
 namespace strata::aufs {
 namespace {
 
-int Errno() { return -errno; }
-std::string Rel(const std::string& path) { return std::string(BranchRelative(path)); }
-std::string RelJoin(std::string_view parent_rel, std::string_view name) {
-  if (parent_rel == ".") return std::string(name);
-  return std::string(parent_rel) + "/" + std::string(name);
-}
-std::string WhiteoutRel(const std::string& path) {
-  return RelJoin(BranchRelative(ParentPath(path)), WhiteoutName(BaseName(path)));
-}
-bool Present(int dir_fd, const std::string& rel) {
-  struct stat st;
-  return fstatat(dir_fd, rel.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0;
-}
 int TouchEmpty(int dir_fd, const std::string& rel) {
   int fd = openat(dir_fd, rel.c_str(), O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
   if (fd < 0) return Errno();
@@ -60,6 +48,11 @@ int UnionFs::CopyUpDirsLocked(const std::string& dir) {
   return r;
 }
 
+std::string UnionFs::CopyUpTempLocked(const std::string& path) {
+  return RelJoin(BranchRelative(ParentPath(path)), ".wh..wh.copyup." + std::to_string(getpid()) +
+                                                       "." + std::to_string(++temp_counter_));
+}
+
 int UnionFs::CopyUpLocked(const std::string& path, Node* node, off_t keep_bytes) {
   if (read_only_) return -EROFS;
   if (int r = Resolve(path, node); r < 0) return r;
@@ -70,9 +63,7 @@ int UnionFs::CopyUpLocked(const std::string& path, Node* node, off_t keep_bytes)
   int src = branch_fd(node->winner());
   struct stat st;
   if (fstatat(src, rel.c_str(), &st, AT_SYMLINK_NOFOLLOW) < 0) return Errno();
-  std::string tmp =
-      RelJoin(BranchRelative(ParentPath(path)),
-              ".wh..wh.copyup." + std::to_string(getpid()) + "." + std::to_string(++temp_counter_));
+  std::string tmp = CopyUpTempLocked(path);
   int r = CopyEntry(src, rel, st, rw_fd(), tmp, as_root_ ? Privilege::kRoot : Privilege::kUser,
                     keep_bytes);
   if (r == 0 && renameat(rw_fd(), tmp.c_str(), rw_fd(), rel.c_str()) < 0) r = Errno();
@@ -101,9 +92,7 @@ int UnionFs::CopyUp(const std::string& path, off_t keep_bytes) {
   }
   if (int r = CopyUpDirsLocked(std::string(ParentPath(path))); r < 0) return r;
   uint8_t src = node.winner();
-  std::string tmp =
-      RelJoin(BranchRelative(ParentPath(path)),
-              ".wh..wh.copyup." + std::to_string(getpid()) + "." + std::to_string(++temp_counter_));
+  std::string tmp = CopyUpTempLocked(path);
   copying_.insert(path);
   lock.unlock();
   // The parent cannot move or go meanwhile: it exists in a lower branch (rename answers EXDEV)

@@ -7,6 +7,8 @@
 
 #include <cerrno>
 #include <ctime>
+#include <set>
+#include <utility>
 #include <vector>
 
 #include "core/unique_fd.h"
@@ -176,6 +178,32 @@ Result<bool> Lstat(const std::string& path, struct stat& st) {
   if (::lstat(path.c_str(), &st) == 0) return true;
   if (errno == ENOENT || errno == ENOTDIR) return false;
   return Error::FromErrno("stat " + path);
+}
+
+namespace {
+
+Status SumSizes(const std::string& dir, std::set<std::pair<dev_t, ino_t>>& seen, uint64_t& total) {
+  STRATA_ASSIGN_OR_RETURN(auto names, ListNames(dir));
+  for (const std::string& name : names) {
+    const std::string path = dir + "/" + name;
+    struct stat st {};
+    if (::lstat(path.c_str(), &st) != 0) return Error::FromErrno("stat " + path);
+    if (S_ISDIR(st.st_mode)) {
+      STRATA_TRY(SumSizes(path, seen, total));
+    } else if (st.st_nlink <= 1 || seen.insert({st.st_dev, st.st_ino}).second) {
+      total += static_cast<uint64_t>(st.st_size);
+    }
+  }
+  return Ok();
+}
+
+}  // namespace
+
+Result<uint64_t> DirectorySize(const std::string& dir) {
+  std::set<std::pair<dev_t, ino_t>> seen;
+  uint64_t total = 0;
+  STRATA_TRY(SumSizes(dir, seen, total));
+  return total;
 }
 
 }  // namespace strata::drivers::fs

@@ -47,6 +47,10 @@ using ::strata::ReadFile;
 // `n` random lowercase hex characters, for temp names (core/random_id.h).
 using ::strata::RandomHex;
 
+// Apparent size of the files under `dir` (st_size of every non-directory, each hardlinked inode
+// once), as `du --apparent-size` would sum them.
+Result<uint64_t> DirectorySize(const std::string& dir);
+
 // The names in `dir`, without "." and "..", in readdir order. Errors name the dir.
 Result<std::vector<std::string>> ListNames(const std::string& dir);
 

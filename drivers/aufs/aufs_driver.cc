@@ -12,10 +12,9 @@
 
 #include "core/exec.h"
 #include "core/unique_fd.h"
-#include "drivers/aufs/changes.h"
 #include "drivers/aufs/mount_plan.h"
 #include "drivers/fs_tree.h"
-#include "drivers/overlay/changes.h"
+#include "drivers/union_changes.h"
 
 namespace strata::drivers::aufs {
 namespace {
@@ -96,7 +95,7 @@ class AufsDriver final : public Driver {
   }
   Result<uint64_t> DiffSize(const std::string& id) override {
     if (!Exists(id)) return Error(ENOENT, "aufs diff size " + id + ": no such layer");
-    return overlay::DirectorySize(DiffDir(id)).Wrap("aufs diff size " + id);
+    return fs::DirectorySize(DiffDir(id)).Wrap("aufs diff size " + id);
   }
 
  private:
@@ -313,7 +312,7 @@ Result<std::vector<archive::Change>> AufsDriver::Changes(const std::string& id) 
   STRATA_ASSIGN_OR_RETURN_CTX(std::vector<std::string> chain, ReadChain(id), what);
   std::vector<std::string> parents;
   for (const std::string& parent : chain) parents.push_back(DiffDir(parent));
-  return AufsChanges(DiffDir(id), parents).Wrap(what);
+  return UnionChanges(DiffDir(id), parents, archive::WhiteoutFormat::kAufs).Wrap(what);
 }
 
 }  // namespace

@@ -9,9 +9,9 @@
 
 #include "core/strings.h"
 #include "core/unique_fd.h"
-#include "drivers/overlay/changes.h"
-#include "drivers/overlay/layout.h"
 #include "drivers/fs_tree.h"
+#include "drivers/overlay/layout.h"
+#include "drivers/union_changes.h"
 
 namespace strata::drivers::overlay {
 namespace {
@@ -68,7 +68,7 @@ class OverlayDriver final : public Driver {
   }
   Result<uint64_t> DiffSize(const std::string& id) override {
     if (!Exists(id)) return Error(ENOENT, "overlay diff size " + id + ": no such layer");
-    return DirectorySize(DiffDir(id)).Wrap("overlay diff size " + id);
+    return fs::DirectorySize(DiffDir(id)).Wrap("overlay diff size " + id);
   }
 
  private:
@@ -263,7 +263,7 @@ Result<std::vector<archive::Change>> OverlayDriver::Changes(const std::string& i
   std::vector<std::string> lowers;
   lowers.reserve(links.size());
   for (const std::string& link : links) lowers.push_back(home_ + "/l/" + link);
-  return OverlayChanges(DiffDir(id), lowers).Wrap(what);
+  return UnionChanges(DiffDir(id), lowers, archive::WhiteoutFormat::kOverlay).Wrap(what);
 }
 
 }  // namespace

@@ -104,6 +104,19 @@ class AufsFuseTest : public ::testing::Test {
 
   std::string Br() const { return "br=" + up_ + "=rw:" + l1_ + "=ro+wh:" + l2_ + "=ro"; }
 
+  // strata-aufs -f as a child of this process, waited for until its mount shows (5 s at most).
+  pid_t StartInForeground() {
+    pid_t pid = fork();
+    if (pid == 0) {
+      execl(AufsBinary().c_str(), "strata-aufs", "-f", "-o", Br().c_str(), mnt_.c_str(), nullptr);
+      _exit(127);
+    }
+    for (int i = 0; i < 500 && MountLine(mnt_).empty(); ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return pid;
+  }
+
   void Mount(const std::string& opts, const std::string& top = "") {
     auto r = RunCommand({AufsBinary(), "-o", opts, mnt_});
     ASSERT_EQ(r.exit_code, 0) << r.err;
@@ -469,14 +482,7 @@ TEST_F(AufsFuseTest, BranchFileCarriesA127BranchList) {
 }
 
 TEST_F(AufsFuseTest, CleanUnmountEndsTheHelper) {
-  pid_t pid = fork();
-  if (pid == 0) {
-    execl(AufsBinary().c_str(), "strata-aufs", "-f", "-o", Br().c_str(), mnt_.c_str(), nullptr);
-    _exit(127);
-  }
-  for (int i = 0; i < 500 && MountLine(mnt_).empty(); ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
+  pid_t pid = StartInForeground();
   ASSERT_NE(MountLine(mnt_), "");
   auto r = RunCommand({"fusermount3", "-u", mnt_});
   EXPECT_EQ(r.exit_code, 0) << r.err;
@@ -488,14 +494,7 @@ TEST_F(AufsFuseTest, CleanUnmountEndsTheHelper) {
 
 TEST_F(AufsFuseTest, KilledHelperIsEnotconnAndLazilyUnmounted) {
   Populate();
-  pid_t pid = fork();
-  if (pid == 0) {
-    execl(AufsBinary().c_str(), "strata-aufs", "-f", "-o", Br().c_str(), mnt_.c_str(), nullptr);
-    _exit(127);
-  }
-  for (int i = 0; i < 500 && MountLine(mnt_).empty(); ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
+  pid_t pid = StartInForeground();
   ASSERT_NE(MountLine(mnt_), "");
   EXPECT_EQ(Slurp(mnt_ + "/a"), "l1a");
   ASSERT_EQ(kill(pid, SIGKILL), 0);
